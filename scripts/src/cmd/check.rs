@@ -1,0 +1,173 @@
+//! `patchq check`: is the queue sound, without building it?
+//!
+//! - the series lists every patch file once and nothing else;
+//! - every patch carries valid trailers, and `Depends-on` names earlier patches;
+//! - every patch applies at its position on base + overlay, with no fuzz;
+//! - no patch touches a file the overlay owns;
+//! - the queue applies to the pristine base too (without the overlay), so
+//!   it does not depend on the offline fix-ups.
+//!
+//! All of it runs in git's object store: the work tree's files are not
+//! touched. `--build-each` then runs `x.py check` on every prefix of the
+//! queue in a separate checkout, remembering the trees that passed.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use super::Ctx;
+use crate::git::Git;
+use crate::queue::{Queue, sha256_hex};
+use crate::worktree::{WorkTree, does_not_apply, short};
+use crate::xpy::{self, XPy};
+use crate::{base::Stage0, ui};
+
+pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
+    let _lock = ctx.lock()?;
+    let queue = ctx.queue()?;
+    let overlay = ctx.overlay()?;
+    let mut problems = Vec::new();
+
+    let names: BTreeSet<&str> = queue.patches.iter().map(|p| p.name.as_str()).collect();
+    let owned = overlay.owned_paths();
+    for (i, patch) in queue.patches.iter().enumerate() {
+        match patch.file.meta() {
+            Ok(meta) => {
+                for dep in &meta.depends_on {
+                    match queue.series.position(dep) {
+                        Some(j) if j < i => {}
+                        Some(_) => problems.push(format!("{}: depends on `{dep}`, which comes later in the series", patch.name)),
+                        None if !names.contains(dep.as_str()) => {
+                            problems.push(format!("{}: depends on `{dep}`, which is not in the series", patch.name))
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Err(err) => problems.push(format!("{}: {err}", patch.name)),
+        }
+        for path in patch.file.touched_paths() {
+            if owned.contains(path) {
+                problems.push(format!(
+                    "{}: touches `{path}`, which the overlay owns (src-overlay/ or [overlay] remove); \
+                     feature patches must apply to pristine upstream",
+                    patch.name
+                ));
+            }
+        }
+    }
+
+    let tree = ctx.open_or_create_tree(None)?;
+    let overlay_commit = match &tree.state.overlay_commit {
+        Some(commit) if tree.state.overlay_hash.as_deref() == Some(overlay.hash.as_str()) => commit.clone(),
+        _ => tree.overlay_commit_for(&overlay, ctx.base_date())?,
+    };
+    let phase = ui::phase(format!("applying {} patches on base + overlay (no fuzz)", queue.patches.len()));
+    let prefixes = apply_all(&tree, &queue, &overlay_commit, &mut problems, "")?;
+    phase.done(format!("{} of {} apply", prefixes.len(), queue.patches.len()));
+
+    let phase = ui::phase("applying the queue to the pristine base (without the overlay)");
+    let base = tree.state.base_commit.clone();
+    let pristine = apply_all(&tree, &queue, &base, &mut problems, " on the pristine base")?;
+    phase.done(format!("{} of {} apply", pristine.len(), queue.patches.len()));
+
+    if !problems.is_empty() {
+        bail!("the queue has {} problem(s):\n- {}", problems.len(), problems.join("\n- "));
+    }
+    ui::out(format!("check: {} patches ok", queue.patches.len()));
+
+    if build_each {
+        build_each_prefix(ctx, &tree, &queue, &prefixes)?;
+    }
+    Ok(())
+}
+
+/// Commits every patch in turn on `start`; returns the commit after each
+/// patch that applied. The first failure is recorded and ends the walk.
+fn apply_all(
+    tree: &WorkTree,
+    queue: &Queue,
+    start: &str,
+    problems: &mut Vec<String>,
+    where_: &str,
+) -> Result<Vec<String>> {
+    let mut parent = start.to_owned();
+    let mut commits = Vec::new();
+    for (i, patch) in queue.patches.iter().enumerate() {
+        match tree.commit_patch(&parent, patch)? {
+            Ok(commit) => {
+                commits.push(commit.clone());
+                parent = commit;
+            }
+            Err(failure) => {
+                let err = does_not_apply(&tree.path, queue, i, &failure, &parent);
+                // Only the first lines matter here: nothing was moved.
+                let text = err.to_string();
+                let text: Vec<&str> = text.lines().take_while(|l| !l.starts_with("the work tree")).collect();
+                problems.push(format!("{}{where_}", text.join("\n  ")));
+                break;
+            }
+        }
+    }
+    Ok(commits)
+}
+
+/// `x.py check compiler` on every prefix of the queue, in a separate git
+/// worktree so that the main tree's files (and its build) are untouched.
+fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[String]) -> Result<()> {
+    let check_dir = tree.path.join("build").join("patchq-check");
+    let git = &tree.git;
+    if !check_dir.join(".git").exists() {
+        if check_dir.exists() {
+            fs_err::remove_dir_all(&check_dir)?;
+        }
+        git.run(["worktree", "prune"])?;
+        let first = prefixes.first().map_or(tree.state.head(), String::as_str);
+        git.cmd(["worktree", "add", "--detach", "--quiet"]).arg(&check_dir).arg(first).read()?;
+    }
+    // stage0 comes from the main tree's cache, config from the template.
+    Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
+    let cache_link = check_dir.join("build").join("cache");
+    if !cache_link.exists() {
+        fs_err::create_dir_all(check_dir.join("build"))?;
+        std::os::unix::fs::symlink(tree.path.join("build").join("cache"), &cache_link)
+            .with_context(|| format!("linking {}", cache_link.display()))?;
+    }
+    xpy::write_config(&ctx.loaded.config_template(), &check_dir, "patchq check", false)?;
+    let config_hash = sha256_hex(&fs_err::read(check_dir.join("config.toml"))?);
+
+    let record = git.git_dir().join("patchq").join("checked");
+    let mut passed: BTreeSet<String> = fs_err::read_to_string(&record)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let check_git = Git::open(&check_dir);
+    for (i, commit) in prefixes.iter().enumerate() {
+        let name = &queue.patches[i].name;
+        let key = format!("{} {}", git.tree_of(commit)?, &config_hash[..16]);
+        let label = format!("prefix {}/{} (through {name})", i + 1, prefixes.len());
+        if passed.contains(&key) {
+            ui::note(format!("{label}: x.py check passed before on this exact tree {}; not re-run", short(&key)));
+            continue;
+        }
+        check_git.run(["checkout", "--quiet", "--detach", commit])?;
+        let phase = ui::phase(format!("{label}: x.py check compiler"));
+        XPy::new(&check_dir)
+            .run(&["check", "compiler"])
+            .with_context(|| format!("{label} does not build: the queue is broken at {name}"))?;
+        phase.done("builds");
+        passed.insert(key);
+        write_lines(&record, &passed)?;
+    }
+    ui::out(format!("check --build-each: all {} prefixes build", prefixes.len()));
+    Ok(())
+}
+
+fn write_lines(path: &Path, lines: &BTreeSet<String>) -> Result<()> {
+    let mut text = lines.iter().cloned().collect::<Vec<_>>().join("\n");
+    text.push('\n');
+    fs_err::write(path, text)?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! One module per subcommand; each exposes `run`. What they share: the
+//! loaded configuration and the steps that bring a work tree into being.
+
+pub mod apply;
+pub mod build;
+pub mod check;
+pub mod refresh;
+pub mod status;
+pub mod test;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use crate::base::BaseSource;
+use crate::config::{self, Loaded};
+use crate::queue::{Overlay, Queue};
+use crate::ui;
+use crate::worktree::{Lock, WorkTree};
+
+/// What every command starts from.
+pub struct Ctx {
+    pub loaded: Loaded,
+    pub tree: PathBuf,
+    pub cache: PathBuf,
+    /// Refuse instead of waiting when another patchq holds the work tree.
+    pub no_wait: bool,
+}
+
+impl Ctx {
+    pub fn new(work_tree: Option<PathBuf>, no_wait: bool) -> Result<Ctx> {
+        let cwd = std::env::current_dir()?;
+        let loaded = Loaded::discover(&cwd)?;
+        let tree = match work_tree {
+            Some(path) => cwd.join(path),
+            None => loaded.work_tree(),
+        };
+        Ok(Ctx { loaded, tree, cache: config::cache_dir()?, no_wait })
+    }
+
+    pub fn lock(&self) -> Result<Lock> {
+        Lock::acquire(&self.tree, !self.no_wait)
+    }
+
+    pub fn queue(&self) -> Result<Queue> {
+        Queue::load(&self.loaded.patches_dir())
+    }
+
+    pub fn overlay(&self) -> Result<Overlay> {
+        Overlay::load(&self.loaded)
+    }
+
+    pub fn base_date(&self) -> &str {
+        &self.loaded.config.base.date
+    }
+
+    /// Opens the work tree, creating it from `source` (or the Debian
+    /// package by default) when it does not exist. An existing tree made
+    /// from another base is an error rather than silently replaced.
+    pub fn open_or_create_tree(&self, source: Option<BaseSource>) -> Result<WorkTree> {
+        let cfg = &self.loaded.config.base;
+        let explicit = source.is_some();
+        let source = source.unwrap_or(BaseSource::Debian);
+        if let Some(tree) = WorkTree::open(&self.tree)? {
+            if explicit {
+                let id = source.id(cfg)?;
+                if id != tree.state.base {
+                    bail!(
+                        "{} was made from another base ({}); to switch to {id}, move the tree away \
+                         (uncommitted work included) and run again",
+                        self.tree.display(),
+                        tree.state.base
+                    );
+                }
+            }
+            return Ok(tree);
+        }
+        let phase = ui::phase(format!("creating the work tree {}", self.tree.display()));
+        let id = source.id(cfg)?;
+        let extracted = source.extract(cfg, &self.cache, &self.tree)?;
+        let message = format!(
+            "base: Rust {} ({})\n\nThe pristine sources, without vendor/ (cargo reads crates.io).\nSource: {id}\n",
+            cfg.version,
+            &cfg.commit[..cfg.commit.len().min(9)]
+        );
+        let tree = WorkTree::create(&self.tree, &id, &extracted, &message, self.base_date())?;
+        phase.done(format!("base commit {}", crate::worktree::short(&tree.state.base_commit)));
+        Ok(tree)
+    }
+}
+
+/// `--base-tarball` / `--base-git`, shared by the commands that can create
+/// the work tree.
+#[derive(clap::Args, Debug, Default)]
+pub struct BaseArgs {
+    /// Use an upstream `rustc-<version>-src.tar.xz` instead of Debian's source package.
+    #[arg(long, value_name = "PATH", conflicts_with = "base_git")]
+    pub base_tarball: Option<PathBuf>,
+    /// Use a rust-lang/rust checkout (its HEAD, the release tag) instead of Debian's source package.
+    #[arg(long, value_name = "PATH")]
+    pub base_git: Option<PathBuf>,
+}
+
+impl BaseArgs {
+    pub fn source(&self) -> Result<Option<BaseSource>> {
+        let abs = |p: &PathBuf| -> Result<PathBuf> {
+            if !p.exists() {
+                bail!("{} does not exist", p.display());
+            }
+            Ok(fs_err::canonicalize(p)?)
+        };
+        Ok(match (&self.base_tarball, &self.base_git) {
+            (Some(tarball), _) => Some(BaseSource::Tarball(abs(tarball)?)),
+            (_, Some(checkout)) => Some(BaseSource::Git(abs(checkout)?)),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! `patchq refresh`: write `patches/` from the work tree's commits after a
+//! developer edited them (amend, `rebase -i`, new commits).
+//!
+//! Every commit after the overlay becomes one patch file, in the stable
+//! format of `Git::format_patch`, and the series lists them in commit
+//! order. A commit keeps the file name of the patch it came from: by commit
+//! id when unchanged, else by subject; a new commit gets a name from its
+//! `Topic:` and subject. `--check` writes nothing and fails if `patches/`
+//! differs from what it would write.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+
+use super::Ctx;
+use crate::patch::PatchMeta;
+use crate::queue::{self, Queue, sha256_hex};
+use crate::series::{self, Series};
+use crate::ui;
+use crate::worktree::{Applied, WorkTree, short};
+
+/// One patch file as refresh would write it.
+struct Generated {
+    name: String,
+    commit: String,
+    content: String,
+}
+
+pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
+    let _lock = ctx.lock()?;
+    let Some(mut tree) = WorkTree::open(&ctx.tree)? else {
+        bail!("{} does not exist: there is nothing to refresh from (`patchq apply` creates it)", ctx.tree.display());
+    };
+    let dirty = tree.git.dirty_files()?;
+    if !dirty.is_empty() {
+        ui::warn(format!(
+            "{} uncommitted file(s) in {} are not part of any commit and are left out",
+            dirty.len(),
+            tree.path.display()
+        ));
+    }
+    let old = Queue::load(&ctx.loaded.patches_dir())?;
+    let generated = generate(&tree, &old)?;
+    let mut series = old.series.clone();
+    series.patches = generated.iter().map(|g| g.name.clone()).collect();
+    record_base(ctx, &tree, &mut series);
+    let series_text = series.render();
+
+    let dir = ctx.loaded.patches_dir();
+    let series_path = dir.join(queue::SERIES_FILE);
+    let mut stale = Vec::new();
+    if fs_err::read_to_string(&series_path)? != series_text {
+        stale.push(queue::SERIES_FILE.to_owned());
+    }
+    for g in &generated {
+        if fs_err::read_to_string(dir.join(&g.name)).ok().as_deref() != Some(g.content.as_str()) {
+            stale.push(g.name.clone());
+        }
+    }
+    let removed: Vec<&str> =
+        old.series.patches.iter().filter(|p| !series.patches.contains(p)).map(String::as_str).collect();
+    stale.extend(removed.iter().map(|r| format!("{r} (no longer a commit)")));
+
+    if check {
+        if stale.is_empty() {
+            ui::out(format!("patches/ is up to date with {} ({} patches)", tree.path.display(), generated.len()));
+            return Ok(());
+        }
+        bail!(
+            "patches/ is out of date with the commits in {}:\n  {}\nrun `patchq refresh` to rewrite it",
+            tree.path.display(),
+            stale.join("\n  ")
+        );
+    }
+    for name in &removed {
+        fs_err::remove_file(dir.join(name))?;
+    }
+    for g in &generated {
+        fs_err::write(dir.join(&g.name), &g.content)?;
+    }
+    fs_err::write(&series_path, &series_text)?;
+
+    // The tree now matches patches/ exactly: record it, so the next apply
+    // keeps every commit.
+    tree.state.patches = generated
+        .iter()
+        .map(|g| Applied { name: g.name.clone(), hash: sha256_hex(g.content.as_bytes()), commit: g.commit.clone() })
+        .collect();
+    tree.save_state()?;
+    if stale.is_empty() {
+        ui::out("patches/ was already up to date");
+    } else {
+        ui::out(format!("rewrote {}", stale.join(", ")));
+    }
+    Ok(())
+}
+
+fn generate(tree: &WorkTree, old: &Queue) -> Result<Vec<Generated>> {
+    let Some(overlay) = tree.state.overlay_commit.clone() else {
+        bail!("{} has no overlay commit yet: run `patchq apply` first", tree.path.display());
+    };
+    let head = tree.git.head()?;
+    if !tree.git.is_ancestor(&overlay, &head)? {
+        bail!(
+            "the overlay commit {} is not an ancestor of HEAD {}: patches must sit on top of it \
+             (rebase your commits onto {})",
+            short(&overlay),
+            short(&head),
+            short(&overlay)
+        );
+    }
+    let by_commit: BTreeMap<&str, &str> =
+        tree.state.patches.iter().map(|a| (a.commit.as_str(), a.name.as_str())).collect();
+    let by_subject: BTreeMap<&str, &str> =
+        old.patches.iter().map(|p| (p.file.subject.as_str(), p.name.as_str())).collect();
+
+    let mut out: Vec<Generated> = Vec::new();
+    for commit in tree.git.commits_between(&overlay, &head)? {
+        if tree.git.parent_count(&commit)? != 1 {
+            bail!("commit {} is a merge: the queue is linear, rebase it away", short(&commit));
+        }
+        let message = tree.git.message_of(&commit)?;
+        let subject = message.lines().next().unwrap_or_default().to_owned();
+        let body = message.split_once("\n\n").map_or("", |(_, b)| b);
+        let meta = PatchMeta::from_message(body).map_err(|err| {
+            anyhow::anyhow!(
+                "commit {} `{subject}`: {err}\nadd the trailers with `git commit --amend` \
+                 (or `git rebase -i`), then refresh again",
+                short(&commit)
+            )
+        })?;
+        let name = match by_commit.get(commit.as_str()).or_else(|| by_subject.get(subject.as_str())) {
+            Some(name) => name.to_string(),
+            None => series::patch_name_for(&meta.topic, &subject),
+        };
+        if out.iter().any(|g| g.name == name) {
+            bail!(
+                "two commits map to the patch file `{name}` (commit {} `{subject}`): give one of \
+                 them a different subject",
+                short(&commit)
+            );
+        }
+        let content = tree.git.format_patch(&commit)?;
+        out.push(Generated { name, commit, content });
+    }
+    Ok(out)
+}
+
+/// Writes the base the queue applies to into the series header.
+pub fn record_base(ctx: &Ctx, tree: &WorkTree, series: &mut Series) {
+    let cfg = &ctx.loaded.config.base;
+    if series.header.is_empty() {
+        series.header.push("# patchq series: one patch file per line, in the order they apply.".to_owned());
+    }
+    let source = tree.state.base.split(" sha256:").next().unwrap_or(&tree.state.base).to_owned();
+    let sha = tree.state.base.split_once("sha256:").map_or("", |(_, s)| s).to_owned();
+    for (key, value) in series::BASE_KEYS.iter().zip([cfg.version.clone(), cfg.commit.clone(), source, sha]) {
+        if !value.is_empty() {
+            series.set_header_value(key, &value);
+        }
+    }
+}

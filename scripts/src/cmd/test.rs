@@ -1,0 +1,119 @@
+//! `patchq test`: run compiletest with the stage1 compiler on what the
+//! queue can affect: every test file the patches add or change, the whole
+//! `tests/codegen` suite, and each `tests/ui` directory the patches touch.
+//! One x.py invocation per suite, so one failing suite does not hide the
+//! others; a summary with counts per suite and the failing tests' names.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Result, bail};
+
+use super::Ctx;
+use crate::patch::ChangeKind;
+use crate::queue::Queue;
+use crate::worktree::WorkTree;
+use crate::xpy::{self, SuiteResult, XPy};
+use crate::ui;
+
+/// Suites run whole, whatever the patches touch.
+const ALWAYS: [&str; 1] = ["tests/codegen"];
+
+pub fn run(ctx: &Ctx) -> Result<()> {
+    let _lock = ctx.lock()?;
+    let queue = ctx.queue()?;
+    let Some(tree) = WorkTree::open(&ctx.tree)? else {
+        bail!("{} does not exist: run `patchq build` first", ctx.tree.display());
+    };
+    let in_sync = tree.state.patches.len() == queue.patches.len()
+        && tree.state.patches.iter().zip(&queue.patches).all(|(a, p)| a.name == p.name && a.hash == p.hash);
+    if !in_sync {
+        bail!("{} does not match patches/: run `patchq build` (or `patchq apply`) first", tree.path.display());
+    }
+
+    let plan = test_plan(&queue);
+    let known = &ctx.loaded.config.test.known_failures;
+    let xpy = XPy::new(&tree.path);
+    let mut results: Vec<SuiteResult> = Vec::new();
+    let mut broken = Vec::new();
+    for (suite, paths) in &plan {
+        let mut args: Vec<String> = vec!["test".into(), "--stage".into(), "1".into()];
+        args.extend(paths.iter().cloned());
+        for k in known.iter().filter(|k| k.path.starts_with(&format!("tests/{suite}/"))) {
+            ui::note(format!("skipping {} (known failure here: {})", k.path, k.reason));
+            args.extend(["--skip".into(), k.path.clone()]);
+        }
+        let phase = ui::phase(format!("tests/{suite}: {}", xpy.describe(&args)));
+        let log = tree.path.join("build").join(format!("patchq-test-{suite}.log"));
+        let (status, output) = xpy.run_captured(&args, &log)?;
+        let parsed = xpy::parse_test_output(&output)?;
+        if !status.success() && parsed.iter().all(|r| r.failed == 0) {
+            broken.push(format!("tests/{suite}: x.py failed before reporting results (log: {})", log.display()));
+        }
+        let (passed, failed): (u32, u32) = parsed.iter().fold((0, 0), |(p, f), r| (p + r.passed, f + r.failed));
+        phase.done(format!("{passed} passed, {failed} failed"));
+        results.extend(parsed);
+    }
+
+    ui::out("\nsummary of patchq test (stage1):");
+    for r in &results {
+        ui::out(format!("  {:<10} {:>6} passed {:>4} failed {:>5} ignored", r.suite, r.passed, r.failed, r.ignored));
+        for f in &r.failures {
+            ui::out(format!("      FAILED {f}"));
+        }
+    }
+    for b in &broken {
+        ui::out(format!("  BROKEN {b}"));
+    }
+    let passed: u32 = results.iter().map(|r| r.passed).sum();
+    let failed: u32 = results.iter().map(|r| r.failed).sum();
+    let ignored: u32 = results.iter().map(|r| r.ignored).sum();
+    ui::out(format!("summary: {passed} passed, {failed} failed, {ignored} skipped"));
+    if failed > 0 || !broken.is_empty() {
+        bail!("patchq test: {failed} test(s) failed{}", if broken.is_empty() { "" } else { ", and a suite did not run" });
+    }
+    Ok(())
+}
+
+/// Which paths to hand x.py, per suite (`codegen`, `ui`, `run-make`, …).
+pub fn test_plan(queue: &Queue) -> BTreeMap<String, BTreeSet<String>> {
+    let mut plan: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for root in ALWAYS {
+        plan.entry(root.trim_start_matches("tests/").to_owned()).or_default().insert(root.to_owned());
+    }
+    for change in queue.patches.iter().flat_map(|p| &p.file.files) {
+        if change.kind == ChangeKind::Deleted {
+            continue;
+        }
+        let parts: Vec<&str> = change.path.split('/').collect();
+        let ["tests", suite, rest @ ..] = parts.as_slice() else { continue };
+        if rest.is_empty() {
+            continue;
+        }
+        let root = format!("tests/{suite}");
+        let target = match *suite {
+            // run-make tests are directories.
+            "run-make" => format!("{root}/{}", rest[0]),
+            // ui: the whole directory, the way upstream reviewers run it.
+            "ui" => {
+                let dir: Vec<&str> = rest[..rest.len() - 1].iter().copied().take_while(|c| *c != "auxiliary").collect();
+                match (dir.is_empty(), change.path.ends_with(".rs")) {
+                    (false, _) => format!("{root}/{}", dir.join("/")),
+                    (true, true) => change.path.clone(),
+                    // A top-level `.stderr` goes with its `.rs`, listed on its own.
+                    (true, false) => continue,
+                }
+            }
+            // Elsewhere the test file itself (auxiliary files: their directory).
+            _ => match rest.iter().position(|c| *c == "auxiliary") {
+                Some(i) => format!("{root}/{}", rest[..i].join("/")),
+                None if change.path.ends_with(".rs") => change.path.clone(),
+                None => continue,
+            },
+        };
+        let entry = plan.entry(suite.to_string()).or_default();
+        if !entry.contains(&root) {
+            entry.insert(target);
+        }
+    }
+    plan
+}

@@ -1,0 +1,236 @@
+//! `patchq.toml`: the fork's settings, parsed into one typed struct.
+//!
+//! Unknown keys are errors naming the file and the key, so a typo never
+//! silently falls back to a default. Paths are relative to the directory
+//! holding `patchq.toml` (the fork's repository root).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+pub const FILE_NAME: &str = "patchq.toml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    pub base: BaseConfig,
+    #[serde(default)]
+    pub work_tree: WorkTreeConfig,
+    #[serde(default)]
+    pub toolchain: ToolchainConfig,
+    #[serde(default)]
+    pub overlay: OverlayConfig,
+    #[serde(default)]
+    pub enzyme: EnzymeConfig,
+    #[serde(default)]
+    pub test: TestConfig,
+}
+
+/// The pinned base: upstream version and commit, and the Debian source
+/// package that carries it offline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BaseConfig {
+    /// Upstream version, e.g. `1.85.0`.
+    pub version: String,
+    /// Upstream commit of that version.
+    pub commit: String,
+    /// Commit date of the base, used as the date of the work tree's base
+    /// and overlay commits so that their ids are reproducible.
+    pub date: String,
+    pub debian_package: String,
+    /// Full Debian version, e.g. `1.85.0+dfsg3-1~deb12u3`.
+    pub debian_version: String,
+    /// Debian suite whose `deb-src` entry carries the package.
+    pub debian_suite: String,
+    pub orig_sha256: String,
+    pub stage0_sha256: String,
+}
+
+impl BaseConfig {
+    /// The upstream part of the Debian version (`1.85.0+dfsg3`).
+    pub fn debian_upstream_version(&self) -> &str {
+        self.debian_version.rsplit_once('-').map_or(&self.debian_version, |(v, _)| v)
+    }
+
+    pub fn orig_file(&self) -> String {
+        format!("{}_{}.orig.tar.xz", self.debian_package, self.debian_upstream_version())
+    }
+
+    pub fn stage0_file(&self) -> String {
+        format!("{}_{}.orig-stage0.tar.xz", self.debian_package, self.debian_upstream_version())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkTreeConfig {
+    pub path: PathBuf,
+}
+
+impl Default for WorkTreeConfig {
+    fn default() -> Self {
+        WorkTreeConfig { path: PathBuf::from("rust") }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ToolchainConfig {
+    /// The name `rustup toolchain link` registers.
+    pub name: String,
+}
+
+impl Default for ToolchainConfig {
+    fn default() -> Self {
+        ToolchainConfig { name: "patchq".to_owned() }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OverlayConfig {
+    /// Base files the overlay commit deletes (besides laying `src-overlay/`
+    /// over the tree).
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EnzymeConfig {
+    /// A checkout of EnzymeAD/Enzyme to build against LLVM 19.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TestConfig {
+    /// Tests excluded from `patchq test`, each with the reason it fails
+    /// here for reasons outside rustc. They are passed to x.py as `--skip`
+    /// and listed in the summary, never counted as passed.
+    #[serde(default)]
+    pub known_failures: Vec<KnownFailure>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KnownFailure {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A loaded configuration with the directory it came from.
+pub struct Loaded {
+    pub root: PathBuf,
+    pub config: Config,
+}
+
+impl Loaded {
+    /// Finds `patchq.toml` in `start` or the nearest parent and parses it.
+    pub fn discover(start: &Path) -> Result<Loaded> {
+        let root = start
+            .ancestors()
+            .find(|dir| dir.join(FILE_NAME).is_file())
+            .with_context(|| {
+                format!("no {FILE_NAME} in {} or any parent: run patchq inside the fork's repository", start.display())
+            })?
+            .to_owned();
+        let config = parse_file(&root.join(FILE_NAME))?;
+        Ok(Loaded { root, config })
+    }
+
+    pub fn patches_dir(&self) -> PathBuf {
+        self.root.join("patches")
+    }
+
+    pub fn overlay_dir(&self) -> PathBuf {
+        self.root.join("src-overlay")
+    }
+
+    pub fn config_template(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// The work tree, from `PATCHQ_WORK_TREE` or the config.
+    pub fn work_tree(&self) -> PathBuf {
+        match std::env::var_os("PATCHQ_WORK_TREE") {
+            Some(path) => PathBuf::from(path),
+            None => self.root.join(&self.config.work_tree.path),
+        }
+    }
+}
+
+pub fn parse_file(path: &Path) -> Result<Config> {
+    let text = fs_err::read_to_string(path)?;
+    parse(&text).with_context(|| format!("{}: invalid configuration", path.display()))
+}
+
+pub fn parse(text: &str) -> Result<Config> {
+    let config: Config = match toml::from_str(text) {
+        Ok(config) => config,
+        // toml's message already names the key and shows the line.
+        Err(err) => bail!("{}", err.to_string().trim_end()),
+    };
+    for (key, value) in [("orig-sha256", &config.base.orig_sha256), ("stage0-sha256", &config.base.stage0_sha256)] {
+        if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("[base] {key} = \"{value}\" is not a sha256 (64 hex digits)");
+        }
+    }
+    Ok(config)
+}
+
+/// Where downloads and other reusable state live: `PATCHQ_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/patchq`, else `~/.cache/patchq`.
+pub fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PATCHQ_CACHE_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("patchq"));
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".cache").join("patchq")),
+        None => bail!("cannot place the download cache: set PATCHQ_CACHE_DIR, XDG_CACHE_HOME or HOME"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const MINIMAL: &str = r#"
+[base]
+version = "1.85.0"
+commit = "4d91de4e48198da2e33413efdcd9cd2cc0c46688"
+date = "2025-02-17T00:00:00Z"
+debian-package = "rustc-web"
+debian-version = "1.85.0+dfsg3-1~deb12u3"
+debian-suite = "bookworm"
+orig-sha256 = "8cfaf52ab168a12c3082b5956bcc16c8969d8791b2fe54ed5192672b25518af2"
+stage0-sha256 = "03fcf88611ca49857db56ebebd8c754e946f18bdf42e1fe4e7f9a3b949d01bad"
+"#;
+
+    #[test]
+    fn defaults_and_debian_file_names() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.work_tree.path, PathBuf::from("rust"));
+        assert_eq!(config.toolchain.name, "patchq");
+        assert_eq!(config.base.orig_file(), "rustc-web_1.85.0+dfsg3.orig.tar.xz");
+        assert_eq!(config.base.stage0_file(), "rustc-web_1.85.0+dfsg3.orig-stage0.tar.xz");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = parse(&format!("{MINIMAL}\n[toolchain]\nname = \"x\"\nnmae = \"y\"\n")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `nmae`"), "{err}");
+    }
+
+    #[test]
+    fn bad_checksum_is_named() {
+        let text = MINIMAL.replace("8cfaf52ab168", "zz");
+        let err = parse(&text).unwrap_err();
+        assert!(err.to_string().starts_with("[base] orig-sha256 = \"zz"), "{err}");
+    }
+}

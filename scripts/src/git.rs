@@ -1,0 +1,318 @@
+//! The only module that runs git.
+//!
+//! Every call runs with the user's global and system git configuration
+//! hidden (`GIT_CONFIG_GLOBAL=/dev/null`, `GIT_CONFIG_NOSYSTEM=1`) and in
+//! the C locale, so that commit ids, generated patch files and the messages
+//! patchq parses do not depend on who runs it. Commits are made with
+//! explicit identities and dates for the same reason.
+//!
+//! Building commits happens in a private index (`GIT_INDEX_FILE`) with
+//! plumbing commands, so that a new chain of commits can be prepared
+//! without touching the files in the work tree; only [`Git::reset_keep`]
+//! moves the files, and it writes only those whose content changes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::Cmd;
+
+/// A repository (work tree or bare) that patchq drives.
+#[derive(Clone)]
+pub struct Git {
+    dir: PathBuf,
+}
+
+/// Who made a commit, and when (a date git understands, kept verbatim).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub email: String,
+    pub date: String,
+}
+
+/// What `git mailinfo` reads out of a patch mail.
+#[derive(Debug, Clone)]
+pub struct MailInfo {
+    pub author: Ident,
+    /// The full commit message: subject, blank line, body.
+    pub message: String,
+}
+
+/// Why a patch did not apply.
+#[derive(Debug, Clone)]
+pub struct ApplyFailure {
+    /// The file and line of the first hunk git rejected, when it said.
+    pub location: Option<(String, u32)>,
+    /// git's own words.
+    pub stderr: String,
+}
+
+pub fn init(dir: &Path) -> Result<Git> {
+    fs_err::create_dir_all(dir)?;
+    let git = Git { dir: dir.to_owned() };
+    git.run(["init", "--quiet", "--initial-branch=main"])?;
+    // The work tree is big and derived: background gc would only add pauses.
+    git.run(["config", "gc.auto", "0"])?;
+    git.run(["config", "core.autocrlf", "false"])?;
+    Ok(git)
+}
+
+impl Git {
+    pub fn open(dir: &Path) -> Git {
+        Git { dir: dir.to_owned() }
+    }
+
+    /// The git directory (`.git`), where patchq keeps its state.
+    pub fn git_dir(&self) -> PathBuf {
+        self.dir.join(".git")
+    }
+
+    pub fn is_repo(dir: &Path) -> bool {
+        dir.join(".git").is_dir()
+    }
+
+    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Cmd::new("git")
+            .dir(&self.dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("LC_ALL", "C")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .args(args)
+    }
+
+    pub fn run<I, S>(&self, args: I) -> Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd(args).read()
+    }
+
+    fn with_index(&self, index: &Path, args: &[&str]) -> Cmd {
+        self.cmd(args).env("GIT_INDEX_FILE", index)
+    }
+
+    /// Resolves a revision to a full commit id, or `None` if it does not exist.
+    pub fn rev_parse(&self, rev: &str) -> Result<Option<String>> {
+        let out = self.cmd(["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")]).output()?;
+        Ok(out.status.success().then(|| out.stdout.trim().to_owned()))
+    }
+
+    pub fn head(&self) -> Result<String> {
+        self.rev_parse("HEAD")?.context("the work tree has no commit yet")
+    }
+
+    pub fn tree_of(&self, commit: &str) -> Result<String> {
+        Ok(self.run(["rev-parse", &format!("{commit}^{{tree}}")])?.trim().to_owned())
+    }
+
+    /// Files with uncommitted changes, and untracked files git does not
+    /// ignore, as `git status --porcelain` names them.
+    pub fn dirty_files(&self) -> Result<Vec<String>> {
+        let out = self.run(["status", "--porcelain=v1", "--untracked-files=all"])?;
+        Ok(out.lines().map(|l| l.get(3..).unwrap_or(l).to_owned()).collect())
+    }
+
+    /// Stages everything in the work tree and records it as a root commit
+    /// on `main`; returns the commit id.
+    pub fn commit_all_as_root(&self, message: &str, who: &Ident) -> Result<String> {
+        self.run(["add", "--all"])?;
+        let tree = self.run(["write-tree"])?.trim().to_owned();
+        let commit = self.commit_tree(&tree, None, message, who, who)?;
+        self.run(["update-ref", "refs/heads/main", &commit])?;
+        Ok(commit)
+    }
+
+    pub fn commit_tree(
+        &self,
+        tree: &str,
+        parent: Option<&str>,
+        message: &str,
+        author: &Ident,
+        committer: &Ident,
+    ) -> Result<String> {
+        let mut args = vec!["commit-tree".to_owned(), tree.to_owned()];
+        if let Some(parent) = parent {
+            args.extend(["-p".to_owned(), parent.to_owned()]);
+        }
+        let out = self
+            .cmd(args)
+            .env("GIT_AUTHOR_NAME", &author.name)
+            .env("GIT_AUTHOR_EMAIL", &author.email)
+            .env("GIT_AUTHOR_DATE", &author.date)
+            .env("GIT_COMMITTER_NAME", &committer.name)
+            .env("GIT_COMMITTER_EMAIL", &committer.email)
+            .env("GIT_COMMITTER_DATE", &committer.date)
+            .stdin(message.as_bytes().to_vec())
+            .read()?;
+        Ok(out.trim().to_owned())
+    }
+
+    /// The tree of `parent` with `files` written (path, content, executable)
+    /// and `removals` deleted, built in a private index.
+    pub fn tree_with_files(
+        &self,
+        parent: &str,
+        files: &[(String, Vec<u8>, bool)],
+        removals: &[String],
+    ) -> Result<String> {
+        let index = self.scratch_index()?;
+        self.with_index(&index, &["read-tree", parent]).read()?;
+        for (path, content, executable) in files {
+            let blob = self.cmd(["hash-object", "-w", "--stdin"]).stdin(content.clone()).read()?;
+            let mode = if *executable { "100755" } else { "100644" };
+            let info = format!("{mode},{},{path}", blob.trim());
+            self.with_index(&index, &["update-index", "--add", "--cacheinfo", &info]).read()?;
+        }
+        for path in removals {
+            let listed = self.with_index(&index, &["ls-files", "--", path]).read()?;
+            if listed.trim().is_empty() {
+                bail!("the overlay removes `{path}`, but the base has no such file");
+            }
+            self.with_index(&index, &["update-index", "--force-remove", "--", path]).read()?;
+        }
+        let tree = self.with_index(&index, &["write-tree"]).read()?;
+        fs_err::remove_file(&index)?;
+        Ok(tree.trim().to_owned())
+    }
+
+    /// Applies a patch file to the tree of `parent` in a private index,
+    /// with no fuzz (git apply's default: every context line must match),
+    /// and returns the resulting tree.
+    pub fn apply_to_tree(&self, parent: &str, patch: &Path) -> Result<Result<String, ApplyFailure>> {
+        let index = self.scratch_index()?;
+        self.with_index(&index, &["read-tree", parent]).read()?;
+        let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
+        let out = self
+            .with_index(&index, &["apply", "--cached", "--whitespace=nowarn", &patch.to_string_lossy()])
+            .output()?;
+        if !out.status.success() {
+            fs_err::remove_file(&index)?;
+            return Ok(Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr }));
+        }
+        let tree = self.with_index(&index, &["write-tree"]).read()?;
+        fs_err::remove_file(&index)?;
+        Ok(Ok(tree.trim().to_owned()))
+    }
+
+    fn scratch_index(&self) -> Result<PathBuf> {
+        let dir = self.git_dir().join("patchq");
+        fs_err::create_dir_all(&dir)?;
+        Ok(dir.join("index.scratch"))
+    }
+
+    /// Reads author, date and message out of a patch mail.
+    pub fn mailinfo(&self, patch: &Path) -> Result<MailInfo> {
+        let scratch = tempfile::tempdir().context("creating a temporary directory")?;
+        let (msg, diff) = (scratch.path().join("msg"), scratch.path().join("diff"));
+        let mail = fs_err::read(patch)?;
+        // -b: strip only `[PATCH…]` from the subject, keep other brackets.
+        let out = self
+            .cmd(["mailinfo", "-b", "-u"])
+            .arg(&msg)
+            .arg(&diff)
+            .stdin(mail)
+            .read()
+            .with_context(|| format!("reading the mail headers of {}", patch.display()))?;
+        let field = |key: &str| {
+            out.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned())).unwrap_or_default()
+        };
+        let (name, email, date, subject) = (field("Author:"), field("Email:"), field("Date:"), field("Subject:"));
+        if name.is_empty() || email.is_empty() || date.is_empty() {
+            bail!("{}: the patch has no complete `From:`/`Date:` header (author and date)", patch.display());
+        }
+        let body = fs_err::read_to_string(&msg)?;
+        let body = body.trim();
+        let message = if body.is_empty() { format!("{subject}\n") } else { format!("{subject}\n\n{body}\n") };
+        Ok(MailInfo { author: Ident { name, email, date }, message })
+    }
+
+    /// Moves `main` and the files to `commit`. git rewrites only the files
+    /// that differ between the current and the new commit, so unchanged
+    /// files keep their modification times; it refuses rather than lose a
+    /// local change.
+    pub fn reset_keep(&self, commit: &str) -> Result<()> {
+        self.run(["reset", "--quiet", "--keep", commit])?;
+        Ok(())
+    }
+
+    pub fn update_ref(&self, name: &str, commit: &str) -> Result<()> {
+        self.run(["update-ref", name, commit])?;
+        Ok(())
+    }
+
+    /// Paths that differ between two commits.
+    pub fn changed_paths(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        let out = self.run(["diff", "--no-renames", "--name-only", from, to])?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// Commits after `from` up to `to`, oldest first, first parents only.
+    pub fn commits_between(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        let out = self.run(["rev-list", "--reverse", "--first-parent", &format!("{from}..{to}")])?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    pub fn is_ancestor(&self, ancestor: &str, of: &str) -> Result<bool> {
+        Ok(self.cmd(["merge-base", "--is-ancestor", ancestor, of]).output()?.status.success())
+    }
+
+    pub fn message_of(&self, commit: &str) -> Result<String> {
+        self.run(["log", "-1", "--format=%B", commit])
+    }
+
+    pub fn parent_count(&self, commit: &str) -> Result<usize> {
+        let out = self.run(["log", "-1", "--format=%P", commit])?;
+        Ok(out.split_whitespace().count())
+    }
+
+    /// The commit as a patch mail, in the one stable format the fork keeps
+    /// in `patches/`: no commit id, no signature, no numbering, full
+    /// 12-digit blob abbreviations, default diff settings.
+    pub fn format_patch(&self, commit: &str) -> Result<String> {
+        self.run([
+            "-c",
+            "core.abbrev=12",
+            "format-patch",
+            "--stdout",
+            "--zero-commit",
+            "--no-signature",
+            "--no-numbered",
+            "--no-thread",
+            "--subject-prefix=PATCH",
+            "--stat=80",
+            "--no-color",
+            "--no-renames",
+            "-1",
+            commit,
+        ])
+    }
+}
+
+/// git apply says `error: patch failed: <file>:<line>` for the first hunk
+/// it cannot place.
+fn failed_location(stderr: &str) -> Option<(String, u32)> {
+    stderr.lines().find_map(|line| {
+        let rest = line.strip_prefix("error: patch failed: ")?;
+        let (file, line) = rest.rsplit_once(':')?;
+        Some((file.to_owned(), line.trim().parse().ok()?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn failed_hunk_location_is_read_from_git_apply() {
+        let stderr = "error: patch failed: compiler/x.rs:120\nerror: compiler/x.rs: patch does not apply\n";
+        assert_eq!(super::failed_location(stderr), Some(("compiler/x.rs".to_owned(), 120)));
+        assert_eq!(super::failed_location("error: compiler/y.rs: does not exist in index\n"), None);
+    }
+}

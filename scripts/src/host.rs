@@ -1,0 +1,99 @@
+//! The host packages a build needs: LLVM 19 (with FileCheck), the profiler
+//! runtime, cmake, ninja, compression libraries, and the basic tools.
+//!
+//! As root, missing Debian packages are installed with apt; otherwise the
+//! exact `apt-get install` line is printed and the build stops.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::process::{Cmd, on_path};
+use crate::ui;
+
+/// Debian packages the build needs.
+pub const PACKAGES: [&str; 8] = [
+    "llvm-19-dev",
+    "llvm-19-tools",
+    "libclang-rt-19-dev",
+    "cmake",
+    "ninja-build",
+    "zlib1g-dev",
+    "libzstd-dev",
+    "pkg-config",
+];
+
+/// Commands that must be on PATH; git and python3 may come from elsewhere
+/// than Debian (this machine's git is in /usr/local), so they are checked
+/// as commands, not packages.
+pub const COMMANDS: [(&str, &str); 5] =
+    [("git", "git"), ("python3", "python3"), ("tar", "tar"), ("xz", "xz-utils"), ("cc", "gcc")];
+
+/// Files the generated config.toml points at.
+pub const LLVM_CONFIG: &str = "/usr/lib/llvm-19/bin/llvm-config";
+pub const FILECHECK: &str = "/usr/lib/llvm-19/bin/FileCheck";
+pub const PROFILER_RT: &str = "/usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.profile-x86_64.a";
+
+pub fn is_root() -> bool {
+    Cmd::new("id").arg("-u").read().map(|uid| uid.trim() == "0").unwrap_or(false)
+}
+
+fn installed(package: &str) -> bool {
+    Cmd::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .read()
+        .is_ok_and(|status| status.trim() == "install ok installed")
+}
+
+/// Checks (and as root, installs) everything; returns what was installed.
+pub fn ensure() -> Result<Vec<String>> {
+    let mut missing: Vec<String> = PACKAGES.iter().filter(|p| !installed(p)).map(|p| p.to_string()).collect();
+    for (command, package) in COMMANDS {
+        if !on_path(command) && !missing.iter().any(|m| m == package) {
+            missing.push(package.to_owned());
+        }
+    }
+    if !missing.is_empty() {
+        let line = format!("apt-get install -y {}", missing.join(" "));
+        if !is_root() {
+            bail!("missing host packages: {}\nas root, run: {line}", missing.join(", "));
+        }
+        ui::note(format!("installing {}", missing.join(" ")));
+        Cmd::new("apt-get").args(["update", "-q"]).stream()?;
+        Cmd::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stream()?;
+    }
+    check_files(&[LLVM_CONFIG, FILECHECK, PROFILER_RT])?;
+    Ok(missing)
+}
+
+/// Each path must exist; the error names the file and the package that
+/// ships it.
+pub fn check_files(paths: &[&str]) -> Result<()> {
+    for path in paths {
+        if !Path::new(path).exists() {
+            let package = match *path {
+                p if p.contains("libclang_rt") => "libclang-rt-19-dev",
+                p if p.ends_with("FileCheck") => "llvm-19-tools",
+                _ => "llvm-19-dev",
+            };
+            bail!("{path} is missing: install {package} (apt-get install -y {package})");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn missing_filecheck_names_file_and_package() {
+        let err = super::check_files(&["/nonexistent/llvm-19/bin/FileCheck"]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "/nonexistent/llvm-19/bin/FileCheck is missing: install llvm-19-tools (apt-get install -y llvm-19-tools)"
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! patchq: keeps the patch-series fork of rustc alive.
+//!
+//! This file only parses the command line and dispatches; each subcommand
+//! lives in `cmd/`. See ARCHITECTURE.md for the flow and the invariants.
+
+mod base;
+mod cmd;
+mod config;
+mod exit;
+mod git;
+mod host;
+mod patch;
+mod process;
+mod queue;
+mod series;
+mod toolchain;
+mod ui;
+mod worktree;
+mod xpy;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about = "Keeps the patch-series fork of rustc: base → overlay → queue → stage1 → tests")]
+struct Cli {
+    /// The work tree to use instead of [work-tree] path (also: PATCHQ_WORK_TREE).
+    #[arg(long, global = true, value_name = "PATH")]
+    work_tree: Option<PathBuf>,
+    /// Fail at once if another patchq is working on the same tree, instead of waiting.
+    #[arg(long, global = true)]
+    no_wait: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The main job: host packages, base, work tree + queue, stage1, rustup link, smoke test.
+    Build(cmd::build::Args),
+    /// Bring the work tree up to date with base + overlay + series (incrementally).
+    Apply(cmd::BaseArgs),
+    /// Write patches/ from the work tree's commits.
+    Refresh {
+        /// Write nothing; fail if patches/ is out of date.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the queue without building it (series, trailers, clean application).
+    Check {
+        /// Also run `x.py check compiler` on every prefix of the queue.
+        #[arg(long)]
+        build_each: bool,
+    },
+    /// Run compiletest on the stage1 compiler: the patches' tests, tests/codegen, touched tests/ui dirs.
+    Test,
+    /// Show the series: topic, upstream PR, state, and whether the work tree has it.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = cmd::Ctx::new(cli.work_tree, cli.no_wait).and_then(|ctx| match &cli.command {
+        Command::Build(args) => cmd::build::run(&ctx, args),
+        Command::Apply(base) => cmd::apply::run(&ctx, base),
+        Command::Refresh { check } => cmd::refresh::run(&ctx, *check),
+        Command::Check { build_each } => cmd::check::run(&ctx, *build_each),
+        Command::Test => cmd::test::run(&ctx),
+        Command::Status => cmd::status::run(&ctx),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            match err.downcast_ref::<exit::Exit>() {
+                Some(exit) => ExitCode::from(exit.code as u8),
+                None => ExitCode::FAILURE,
+            }
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! One patch of the queue: a `git format-patch` mbox whose message ends in
+//! the fork's trailers.
+//!
+//! Pure code. [`PatchFile::parse`] reads what `check`, `status` and `test`
+//! need (subject, message, trailers, touched paths, hunk headers) without
+//! git; applying and committing goes through `git.rs`, which lets git itself
+//! decode the mail.
+//!
+//! The trailers (SERIES.md, "Patch file format"):
+//!
+//! ```text
+//! Topic: codegen
+//! Upstream: rust-lang/rust#137271      (or `none` for fork-only patches)
+//! Fixes: rust-lang/rust#137217         (optional, repeatable)
+//! Tracking: rust-lang/rust#135467      (optional, repeatable)
+//! Status: not-forwarded | open | merged-in 1.87 | closed | fork-only
+//! Depends-on: other-patch.patch        (optional, repeatable)
+//! ```
+
+use std::fmt;
+
+use anyhow::{Result, bail};
+
+/// A parsed patch file.
+#[derive(Debug, Clone)]
+pub struct PatchFile {
+    pub subject: String,
+    /// The commit message after the subject line (trailers included).
+    pub body: String,
+    /// Every file the diff touches, in diff order, with what happens to it.
+    pub files: Vec<FileChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    pub path: String,
+    /// Set for renames: the path before the patch.
+    pub old_path: Option<String>,
+    pub kind: ChangeKind,
+    /// The `@@ … @@` header lines of the file's hunks.
+    pub hunks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Deleted,
+    Modified,
+}
+
+impl PatchFile {
+    pub fn parse(text: &str) -> Result<PatchFile> {
+        let (headers, rest) = match text.split_once("\n\n") {
+            Some(split) => split,
+            None => bail!("no mail header: this is not a `git format-patch` file"),
+        };
+        let subject = mail_subject(headers)
+            .ok_or_else(|| anyhow::anyhow!("no `Subject:` header: not a `git format-patch` file"))?;
+        if !headers.lines().any(|l| l.starts_with("From: ")) {
+            bail!("no `From:` header (the patch author): not a `git format-patch` file");
+        }
+        // The message ends at the `---` line that opens the diffstat, or at
+        // the first diff if there is no stat.
+        let mut body_lines = Vec::new();
+        let mut lines = rest.lines().peekable();
+        while let Some(line) = lines.peek() {
+            if *line == "---" || line.starts_with("diff --git ") {
+                break;
+            }
+            body_lines.push(*line);
+            lines.next();
+        }
+        let body = body_lines.join("\n").trim().to_owned();
+        let files = parse_diff(lines);
+        if files.is_empty() {
+            bail!("the patch changes no file (no `diff --git` section)");
+        }
+        Ok(PatchFile { subject, body, files })
+    }
+
+    pub fn meta(&self) -> Result<PatchMeta> {
+        PatchMeta::from_message(&self.body)
+    }
+
+    /// Every path the patch reads or writes (both sides of a rename).
+    pub fn touched_paths(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().flat_map(|f| std::iter::once(f.path.as_str()).chain(f.old_path.as_deref()))
+    }
+}
+
+/// The `Subject:` header with `[PATCH …]` removed and folded lines joined.
+fn mail_subject(headers: &str) -> Option<String> {
+    let mut lines = headers.lines();
+    let first = lines.find(|l| l.starts_with("Subject: "))?;
+    let mut subject = first["Subject: ".len()..].to_owned();
+    for cont in lines.take_while(|l| l.starts_with(' ') || l.starts_with('\t')) {
+        subject.push(' ');
+        subject.push_str(cont.trim());
+    }
+    let subject = subject.trim();
+    let subject = match subject.strip_prefix("[PATCH") {
+        Some(rest) => rest.split_once(']').map_or(rest, |(_, s)| s).trim(),
+        None => subject,
+    };
+    Some(subject.to_owned())
+}
+
+fn parse_diff<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<FileChange> {
+    let mut files: Vec<FileChange> = Vec::new();
+    for line in lines {
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            // `a/X b/X`; paths with spaces are rare in rust-lang/rust and a
+            // rename line below corrects `old_path` when present.
+            let path = rest.rsplit_once(" b/").map_or(rest, |(_, b)| b).to_owned();
+            files.push(FileChange { path, old_path: None, kind: ChangeKind::Modified, hunks: vec![] });
+            continue;
+        }
+        let Some(file) = files.last_mut() else { continue };
+        if line.starts_with("new file mode ") {
+            file.kind = ChangeKind::Added;
+        } else if line.starts_with("deleted file mode ") {
+            file.kind = ChangeKind::Deleted;
+        } else if let Some(old) = line.strip_prefix("rename from ") {
+            file.old_path = Some(old.to_owned());
+        } else if line.starts_with("@@ ") {
+            file.hunks.push(line.to_owned());
+        }
+    }
+    files
+}
+
+/// Parses a hunk header's old-side start line: `@@ -120,7 +120,8 @@` → 120.
+pub fn hunk_old_start(header: &str) -> Option<u32> {
+    let old = header.strip_prefix("@@ -")?.split([',', ' ']).next()?;
+    old.parse().ok()
+}
+
+/// The fork's per-patch metadata, read from the message trailers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchMeta {
+    pub topic: String,
+    pub upstream: Option<IssueRef>,
+    pub fixes: Vec<IssueRef>,
+    pub tracking: Vec<IssueRef>,
+    pub status: Status,
+    pub depends_on: Vec<String>,
+}
+
+/// `owner/repo#number`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRef {
+    pub repo: String,
+    pub number: u32,
+}
+
+impl IssueRef {
+    pub fn parse(text: &str) -> Result<IssueRef> {
+        let text = text.trim();
+        let parsed = text.split_once('#').and_then(|(repo, num)| {
+            let repo_ok = repo.split('/').count() == 2 && !repo.starts_with('/') && !repo.ends_with('/');
+            Some(IssueRef { repo: repo.to_owned(), number: num.parse().ok().filter(|_| repo_ok)? })
+        });
+        match parsed {
+            Some(r) => Ok(r),
+            None => bail!("`{text}` is not an issue reference like `rust-lang/rust#12345`"),
+        }
+    }
+}
+
+impl fmt::Display for IssueRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.repo, self.number)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    NotForwarded,
+    Open,
+    MergedIn(String),
+    Closed,
+    ForkOnly,
+}
+
+impl Status {
+    pub const CHOICES: &str = "not-forwarded, open, merged-in <version>, closed, fork-only";
+
+    pub fn parse(text: &str) -> Result<Status> {
+        let text = text.trim();
+        Ok(match text {
+            "not-forwarded" => Status::NotForwarded,
+            "open" => Status::Open,
+            "closed" => Status::Closed,
+            "fork-only" => Status::ForkOnly,
+            _ => match text.strip_prefix("merged-in ") {
+                Some(version)
+                    if !version.is_empty()
+                        && version.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
+                {
+                    Status::MergedIn(version.to_owned())
+                }
+                _ => bail!("`Status: {text}` is not one of: {}", Status::CHOICES),
+            },
+        })
+    }
+
+    /// The state without its version, for totals.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Status::NotForwarded => "not-forwarded",
+            Status::Open => "open",
+            Status::MergedIn(_) => "merged",
+            Status::Closed => "closed",
+            Status::ForkOnly => "fork-only",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::MergedIn(v) => write!(f, "merged-in {v}"),
+            other => f.write_str(other.kind()),
+        }
+    }
+}
+
+/// Trailers git and rust-lang use that may stand beside the fork's own.
+const OTHER_TRAILERS: [&str; 8] = [
+    "Signed-off-by",
+    "Co-authored-by",
+    "Reviewed-by",
+    "Acked-by",
+    "Tested-by",
+    "Reported-by",
+    "Suggested-by",
+    "Cc",
+];
+
+impl PatchMeta {
+    /// Reads the trailer block: the last paragraph of the message.
+    pub fn from_message(message: &str) -> Result<PatchMeta> {
+        let paragraph = message.trim_end().rsplit("\n\n").next().unwrap_or("");
+        let mut topic = None;
+        let mut upstream = None;
+        let mut status = None;
+        let mut fixes = Vec::new();
+        let mut tracking = Vec::new();
+        let mut depends_on = Vec::new();
+        for line in paragraph.lines() {
+            let Some((key, value)) = line.split_once(": ") else {
+                bail!(
+                    "the message does not end in a trailer block (`Key: value` lines): \
+                     `{line}` in its last paragraph is not a trailer"
+                );
+            };
+            let value = value.trim();
+            match key {
+                "Topic" => {
+                    if value.is_empty() || !value.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                        bail!("`Topic: {value}` must be a lowercase word like `codegen` or `llvm-ffi`");
+                    }
+                    set_once(&mut topic, key, value.to_owned())?;
+                }
+                "Upstream" => {
+                    let parsed = if value == "none" { None } else { Some(IssueRef::parse(value)?) };
+                    set_once(&mut upstream, key, parsed)?;
+                }
+                "Status" => set_once(&mut status, key, Status::parse(value)?)?,
+                "Fixes" => fixes.extend(list(value).map(IssueRef::parse).collect::<Result<Vec<_>>>()?),
+                "Tracking" => tracking.extend(list(value).map(IssueRef::parse).collect::<Result<Vec<_>>>()?),
+                "Depends-on" => {
+                    for name in list(value) {
+                        if let Err(why) = crate::series::check_patch_name(name) {
+                            bail!("`Depends-on: {name}`: {name} {why}");
+                        }
+                        depends_on.push(name.to_owned());
+                    }
+                }
+                other if OTHER_TRAILERS.contains(&other) => {}
+                other => bail!(
+                    "unknown trailer `{other}:` (the fork's are Topic, Upstream, Fixes, Tracking, \
+                     Status, Depends-on)"
+                ),
+            }
+        }
+        let missing = |key: &str| anyhow::anyhow!("missing trailer `{key}:` (see SERIES.md, \"Patch file format\")");
+        let topic = topic.ok_or_else(|| missing("Topic"))?;
+        let upstream = upstream.ok_or_else(|| missing("Upstream"))?;
+        let status = status.ok_or_else(|| missing("Status"))?;
+        match (&upstream, &status) {
+            (None, s) if *s != Status::ForkOnly => {
+                bail!("`Upstream: none` goes with `Status: fork-only`, not `Status: {s}`")
+            }
+            (Some(pr), Status::ForkOnly) => {
+                bail!("`Status: fork-only` but `Upstream: {pr}`: a fork-only patch has `Upstream: none`")
+            }
+            _ => {}
+        }
+        Ok(PatchMeta { topic, upstream, fixes, tracking, status, depends_on })
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, key: &str, value: T) -> Result<()> {
+    if slot.replace(value).is_some() {
+        bail!("trailer `{key}:` appears twice");
+    }
+    Ok(())
+}
+
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const SAMPLE: &str = "\
+From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: A U Thor <author@example.com>
+Date: Mon, 17 Feb 2025 10:00:00 +0100
+Subject: [PATCH] codegen: emit `getelementptr inbounds nuw` for
+ `pointer::add`
+
+Why it matters.
+
+Topic: codegen
+Upstream: rust-lang/rust#137271
+Fixes: rust-lang/rust#137217
+Status: merged-in 1.87
+---
+ compiler/x.rs | 2 +-
+ 1 file changed, 1 insertion(+), 1 deletion(-)
+
+diff --git a/compiler/x.rs b/compiler/x.rs
+index 111111111111..222222222222 100644
+--- a/compiler/x.rs
++++ b/compiler/x.rs
+@@ -10,7 +10,7 @@ fn f() {
+-old
++new
+diff --git a/tests/codegen/new.rs b/tests/codegen/new.rs
+new file mode 100644
+index 000000000000..333333333333
+--- /dev/null
++++ b/tests/codegen/new.rs
+@@ -0,0 +1 @@
++// test
+";
+
+    #[test]
+    fn parses_subject_body_files_and_trailers() {
+        let p = PatchFile::parse(SAMPLE).unwrap();
+        assert_eq!(p.subject, "codegen: emit `getelementptr inbounds nuw` for `pointer::add`");
+        assert!(p.body.starts_with("Why it matters."));
+        assert_eq!(p.files.len(), 2);
+        assert_eq!(p.files[0].kind, ChangeKind::Modified);
+        assert_eq!(p.files[0].hunks, ["@@ -10,7 +10,7 @@ fn f() {"]);
+        assert_eq!(p.files[1].path, "tests/codegen/new.rs");
+        assert_eq!(p.files[1].kind, ChangeKind::Added);
+        let meta = p.meta().unwrap();
+        assert_eq!(meta.topic, "codegen");
+        assert_eq!(meta.upstream.unwrap().to_string(), "rust-lang/rust#137271");
+        assert_eq!(meta.fixes[0].number, 137217);
+        assert_eq!(meta.status, Status::MergedIn("1.87".into()));
+    }
+
+    #[test]
+    fn hunk_start_lines() {
+        assert_eq!(hunk_old_start("@@ -120,7 +121,8 @@ fn f()"), Some(120));
+        assert_eq!(hunk_old_start("@@ -5 +5 @@"), Some(5));
+        assert_eq!(hunk_old_start("garbage"), None);
+    }
+
+    fn meta_err(trailers: &str) -> String {
+        PatchMeta::from_message(&format!("Subject line\n\nBody.\n\n{trailers}")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn trailer_errors_say_what_is_wrong() {
+        assert_eq!(meta_err("Upstream: none\nStatus: fork-only"), "missing trailer `Topic:` (see SERIES.md, \"Patch file format\")");
+        assert!(meta_err("Topic: x\nUpstream: 12345\nStatus: open").contains("`12345` is not an issue reference"));
+        assert!(meta_err("Topic: x\nUpstream: none\nStatus: open").contains("goes with `Status: fork-only`"));
+        assert!(meta_err("Topic: x\nUpstream: a/b#1\nStatus: fork-only").contains("a fork-only patch has `Upstream: none`"));
+        assert!(meta_err("Topic: x\nUpstream: a/b#1\nStatus: merged").contains("is not one of"));
+        assert!(meta_err("Topic: x\nTopci: y\nUpstream: a/b#1\nStatus: open").contains("unknown trailer `Topci:`"));
+        assert!(meta_err("Topic: x\nTopic: y\nUpstream: a/b#1\nStatus: open").contains("appears twice"));
+        assert!(meta_err("Just prose at the end.").contains("does not end in a trailer block"));
+    }
+
+    #[test]
+    fn not_a_patch_is_named() {
+        assert!(PatchFile::parse("hello\n").unwrap_err().to_string().contains("not a `git format-patch` file"));
+    }
+}

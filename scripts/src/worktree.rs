@@ -1,0 +1,355 @@
+//! The work tree: a rust checkout whose git history is the base, the
+//! overlay, then one commit per patch of the series.
+//!
+//! patchq records which commit holds which layer in `.git/patchq/state.toml`
+//! (base id, overlay hash, and each patch's name, file hash and commit).
+//! Comparing that record with the queue on disk is what makes `apply`
+//! incremental: the longest prefix that still matches is kept as it is, and
+//! only the rest is rebuilt.
+//!
+//! Invariants:
+//! - uncommitted edits, and commits that `patches/` does not know yet, are
+//!   never overwritten: every operation that moves the tree checks first
+//!   and refuses, naming what it would lose;
+//! - new commits are built in a private index and only then is the tree
+//!   moved, with `git reset --keep`, which writes exactly the files whose
+//!   content differs: unchanged files keep their modification times, so
+//!   cargo rebuilds only what a changed patch touches;
+//! - a patch that does not apply leaves the tree on the last good commit.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::{Code, Exit};
+use crate::git::{self, ApplyFailure, Git, Ident};
+use crate::patch::hunk_old_start;
+use crate::queue::{Overlay, Queue, QueuedPatch};
+use crate::ui;
+
+/// Keeps the base commit reachable whatever happens to `main`.
+const BASE_REF: &str = "refs/patchq/base";
+/// Keeps the commit of the last patch patchq applied reachable.
+const QUEUE_REF: &str = "refs/patchq/queue";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct State {
+    /// Which base the tree was made from (see `base::BaseSource::id`).
+    pub base: String,
+    pub base_commit: String,
+    pub overlay_hash: Option<String>,
+    pub overlay_commit: Option<String>,
+    #[serde(default, rename = "patch")]
+    pub patches: Vec<Applied>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Applied {
+    pub name: String,
+    /// sha256 of the patch file the commit was made from.
+    pub hash: String,
+    pub commit: String,
+}
+
+impl State {
+    /// The commit `main` should point at.
+    pub fn head(&self) -> &str {
+        match self.patches.last() {
+            Some(p) => &p.commit,
+            None => self.overlay_commit.as_deref().unwrap_or(&self.base_commit),
+        }
+    }
+}
+
+pub struct WorkTree {
+    pub path: PathBuf,
+    pub git: Git,
+    pub state: State,
+}
+
+/// What a sync did.
+pub struct SyncReport {
+    pub kept: usize,
+    pub applied: usize,
+    pub files_rewritten: usize,
+}
+
+/// The identity of the commits patchq itself makes (base and overlay), with
+/// a fixed date so that their ids are the same on every machine.
+pub fn patchq_ident(date: &str) -> Ident {
+    Ident { name: "patchq".to_owned(), email: "patchq@localhost".to_owned(), date: date.to_owned() }
+}
+
+impl WorkTree {
+    /// Opens an existing work tree; `Ok(None)` if the path does not exist.
+    pub fn open(path: &Path) -> Result<Option<WorkTree>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let state_path = state_path(path);
+        if !Git::is_repo(path) || !state_path.is_file() {
+            bail!(
+                "{} exists but is not a patchq work tree (no {}): move it away, or point \
+                 [work-tree] path in patchq.toml elsewhere",
+                path.display(),
+                state_path.display()
+            );
+        }
+        let text = fs_err::read_to_string(&state_path)?;
+        let state = toml::from_str(&text).with_context(|| format!("{}: unreadable state", state_path.display()))?;
+        Ok(Some(WorkTree { path: path.to_owned(), git: Git::open(path), state }))
+    }
+
+    /// Makes a new work tree from an extracted base: `git init` and one
+    /// commit holding every file.
+    pub fn create(path: &Path, base_id: &str, extracted: &Path, message: &str, date: &str) -> Result<WorkTree> {
+        fs_err::rename(extracted, path)?;
+        let git = git::init(path)?;
+        let commit = git.commit_all_as_root(message, &patchq_ident(date))?;
+        git.update_ref(BASE_REF, &commit)?;
+        let state = State { base: base_id.to_owned(), base_commit: commit, ..State::default() };
+        let tree = WorkTree { path: path.to_owned(), git, state };
+        tree.save_state()?;
+        Ok(tree)
+    }
+
+    pub fn save_state(&self) -> Result<()> {
+        let path = state_path(&self.path);
+        fs_err::create_dir_all(path.parent().expect("state file has a parent"))?;
+        let text = toml::to_string(&self.state).context("serializing the work-tree state")?;
+        let tmp = path.with_extension("toml.tmp");
+        fs_err::write(&tmp, text)?;
+        fs_err::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    /// Refuses when moving the tree could lose work: uncommitted edits, or
+    /// a `main` that is not where patchq left it.
+    pub fn ensure_clean(&self) -> Result<()> {
+        let dirty = self.git.dirty_files()?;
+        if !dirty.is_empty() {
+            let shown: Vec<_> = dirty.iter().take(10).map(|f| format!("  {f}")).collect();
+            let more = if dirty.len() > 10 { format!("\n  … and {} more", dirty.len() - 10) } else { String::new() };
+            return Err(Exit::new(
+                Code::WorkTreeNotClean,
+                format!(
+                    "{} has uncommitted edits; patchq will not overwrite them:\n{}{more}\n\
+                     keep them by committing (then `patchq refresh` writes them into patches/), \
+                     or set them aside with `git -C {} stash -u`",
+                    self.path.display(),
+                    shown.join("\n"),
+                    self.path.display()
+                ),
+            )
+            .into());
+        }
+        let head = self.git.head()?;
+        if head != self.state.head() {
+            return Err(Exit::new(
+                Code::WorkTreeNotClean,
+                format!(
+                    "{} is at commit {}, but patchq last left it at {}: its commits are not all in \
+                     patches/ yet.\nsave them with `patchq refresh`, or drop them with \
+                     `git -C {} reset --keep {}`",
+                    self.path.display(),
+                    short(&head),
+                    short(self.state.head()),
+                    self.path.display(),
+                    short(self.state.head())
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Builds the commits for `overlay` and `queue` on top of the base,
+    /// keeping the longest prefix already in place, then moves the files.
+    pub fn sync(&mut self, overlay: &Overlay, queue: &Queue, date: &str) -> Result<SyncReport> {
+        self.ensure_clean()?;
+        let old_head = self.state.head().to_owned();
+        let (chain, failure) = self.build_chain(overlay, queue, date)?;
+        let target = chain.head().to_owned();
+        let kept = chain.patches.iter().zip(&self.state.patches).take_while(|(a, b)| a == b).count();
+        let applied = chain.patches.len() - kept;
+        self.git.reset_keep(&target)?;
+        self.git.update_ref(QUEUE_REF, &target)?;
+        let files_rewritten = self.git.changed_paths(&old_head, &target)?.len();
+        self.state = chain;
+        self.save_state()?;
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(SyncReport { kept, applied, files_rewritten }),
+        }
+    }
+
+    /// The state the tree should reach: existing commits where the layer is
+    /// unchanged, new ones from the first change on. On a patch that does not
+    /// apply, the chain stops before it and the error is returned beside it.
+    fn build_chain(
+        &self,
+        overlay: &Overlay,
+        queue: &Queue,
+        date: &str,
+    ) -> Result<(State, Option<anyhow::Error>)> {
+        let old = &self.state;
+        let mut chain = State { patches: Vec::new(), ..old.clone() };
+        let overlay_unchanged = old.overlay_hash.as_deref() == Some(overlay.hash.as_str());
+        let overlay_commit = match (&old.overlay_commit, overlay_unchanged) {
+            (Some(commit), true) => commit.clone(),
+            _ => self.overlay_commit_for(overlay, date)?,
+        };
+        chain.overlay_hash = Some(overlay.hash.clone());
+        chain.overlay_commit = Some(overlay_commit.clone());
+
+        let mut parent = overlay_commit;
+        let mut reusing = overlay_unchanged;
+        for (i, patch) in queue.patches.iter().enumerate() {
+            let recorded = old.patches.get(i).filter(|a| a.name == patch.name && a.hash == patch.hash);
+            if let (true, Some(recorded)) = (reusing, recorded) {
+                parent = recorded.commit.clone();
+                chain.patches.push(recorded.clone());
+                continue;
+            }
+            reusing = false;
+            match self.commit_patch(&parent, patch)? {
+                Ok(commit) => {
+                    parent = commit.clone();
+                    chain.patches.push(Applied { name: patch.name.clone(), hash: patch.hash.clone(), commit });
+                }
+                Err(failure) => {
+                    let err = does_not_apply(&self.path, queue, i, &failure, chain.head());
+                    return Ok((chain, Some(err)));
+                }
+            }
+        }
+        Ok((chain, None))
+    }
+
+    /// Commits the overlay on the base (objects only; the files stay put).
+    pub fn overlay_commit_for(&self, overlay: &Overlay, date: &str) -> Result<String> {
+        let base = &self.state.base_commit;
+        let tree = self.git.tree_with_files(base, &overlay.files, &overlay.removals)?;
+        let mut message = String::from(
+            "overlay: build fix-ups for the offline base\n\n\
+             Files laid over the base before the patch series (src-overlay/ and\n\
+             [overlay] remove in patchq.toml). Feature patches must not touch them.\n",
+        );
+        if !overlay.files.is_empty() || !overlay.removals.is_empty() {
+            message.push('\n');
+        }
+        for (path, _, _) in &overlay.files {
+            message.push_str(&format!("  write  {path}\n"));
+        }
+        for path in &overlay.removals {
+            message.push_str(&format!("  remove {path}\n"));
+        }
+        self.git.commit_tree(&tree, Some(base), &message, &patchq_ident(date), &patchq_ident(date))
+    }
+
+    /// Applies one patch file on `parent` and commits it with the patch's
+    /// author, date and message; the committer is the author too, so the
+    /// same patch always yields the same commit id.
+    pub fn commit_patch(&self, parent: &str, patch: &QueuedPatch) -> Result<Result<String, ApplyFailure>> {
+        let tree = match self.git.apply_to_tree(parent, &patch.path)? {
+            Ok(tree) => tree,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let mail = self.git.mailinfo(&patch.path)?;
+        let commit = self.git.commit_tree(&tree, Some(parent), &mail.message, &mail.author, &mail.author)?;
+        Ok(Ok(commit))
+    }
+}
+
+/// The error for patch `index` of `queue` failing to apply: which patch,
+/// which hunk, where the tree was left and how to go on.
+pub fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailure, left_at: &str) -> anyhow::Error {
+    let patch = &queue.patches[index];
+    let mut msg = format!(
+        "patch {}/{} `{}` does not apply",
+        index + 1,
+        queue.patches.len(),
+        patch.name
+    );
+    match &failure.location {
+        Some((file, line)) => {
+            let hunk = patch
+                .file
+                .files
+                .iter()
+                .filter(|f| &f.path == file || f.old_path.as_ref() == Some(file))
+                .flat_map(|f| &f.hunks)
+                .find(|h| hunk_old_start(h) == Some(*line));
+            match hunk {
+                Some(hunk) => msg.push_str(&format!(": hunk `{hunk}` in {file} fails\n")),
+                None => msg.push_str(&format!(": the hunk at {file}:{line} fails\n")),
+            }
+        }
+        None => msg.push('\n'),
+    }
+    msg.push_str(&format!("git apply: {}\n", failure.stderr.trim().replace('\n', "\n           ")));
+    let previous = match index {
+        0 => "the overlay".to_owned(),
+        i => format!("`{}`", queue.patches[i - 1].name),
+    };
+    msg.push_str(&format!(
+        "the work tree {} is left on the last good patch ({previous}, commit {}).\n\
+         to fix the patch: `git -C {} am -3 {}`, resolve, `git am --continue`, then `patchq refresh`",
+        tree.display(),
+        short(left_at),
+        tree.display(),
+        patch.path.display()
+    ));
+    Exit::new(Code::PatchDoesNotApply, msg).into()
+}
+
+pub fn state_path(tree: &Path) -> PathBuf {
+    tree.join(".git").join("patchq").join("state.toml")
+}
+
+pub fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// Holds the work tree for one patchq run. The lock file sits beside the
+/// tree (`.<name>.patchq-lock`) so that it exists before the tree does.
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    pub fn acquire(tree: &Path, wait: bool) -> Result<Lock> {
+        let name = tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
+        let parent = tree.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs_err::create_dir_all(parent)?;
+        let path = parent.join(format!(".{name}.patchq-lock"));
+        let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?.into_parts().0;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) if wait => {
+                ui::note(format!("waiting: another patchq is working on {} ({})", tree.display(), path.display()));
+                file.lock().with_context(|| format!("locking {}", path.display()))?;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Exit::new(
+                    Code::Busy,
+                    format!(
+                        "another patchq is working on {} (lock {} is held); wait for it to finish, \
+                         or run without --no-wait to queue behind it",
+                        tree.display(),
+                        path.display()
+                    ),
+                )
+                .into());
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(anyhow::Error::new(err).context(format!("locking {}", path.display())));
+            }
+        }
+        Ok(Lock { _file: file })
+    }
+}
