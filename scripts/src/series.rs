@@ -112,18 +112,28 @@ pub fn check_patch_name(name: &str) -> Result<(), &'static str> {
 /// A file name for a new patch, made from its topic and subject.
 pub fn patch_name_for(topic: &str, subject: &str) -> String {
     let mut slug = String::new();
+    let mut cut = false;
     for word in subject
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_ascii_lowercase)
     {
         if slug.len() + word.len() > 48 {
+            cut = true;
             break;
         }
         if !slug.is_empty() {
             slug.push('-');
         }
         slug.push_str(&word);
+    }
+    // A name cut short should not end mid-phrase (`…-nuw-for`).
+    const FILLER: [&str; 9] = ["a", "an", "and", "for", "in", "of", "on", "the", "to"];
+    while let Some((rest, last)) = slug.rsplit_once('-') {
+        if !cut || !FILLER.contains(&last) {
+            break;
+        }
+        slug.truncate(rest.len());
     }
     if slug.is_empty() {
         slug.push_str("patch");
@@ -186,5 +196,9 @@ gpu-kernel-abi.patch
             "codegen-emit-getelementptr-inbounds-nuw-for-pointer-add.patch"
         );
         assert_eq!(patch_name_for("gpu", "gpu: add the ABI"), "gpu-add-the-abi.patch");
+        assert_eq!(
+            patch_name_for("codegen", "codegen: emit `getelementptr inbounds nuw` for `pointer::add`"),
+            "codegen-emit-getelementptr-inbounds-nuw.patch"
+        );
     }
 }

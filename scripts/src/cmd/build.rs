@@ -50,10 +50,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             enzyme.display()
         );
     }
+    let n = queue.patches.len();
     let description = format!(
-        "patchq fork of Rust {} + {} patches, queue {}",
+        "patchq fork of Rust {} + {n} patch{}, queue {}",
         cfg.base.version,
-        queue.patches.len(),
+        if n == 1 { "" } else { "es" },
         queue.fingerprint()
     );
     let phase = ui::phase("config.toml");

@@ -36,7 +36,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let mut results: Vec<SuiteResult> = Vec::new();
     let mut broken = Vec::new();
     for (suite, paths) in &plan {
-        let mut args: Vec<String> = vec!["test".into(), "--stage".into(), "1".into()];
+        // --force-rerun: compiletest otherwise skips tests whose stamp is
+        // fresh and counts them as ignored, so a rerun would report nothing.
+        let mut args: Vec<String> = vec!["test".into(), "--stage".into(), "1".into(), "--force-rerun".into()];
         args.extend(paths.iter().cloned());
         for k in known.iter().filter(|k| k.path.starts_with(&format!("tests/{suite}/"))) {
             ui::note(format!("skipping {} (known failure here: {})", k.path, k.reason));
