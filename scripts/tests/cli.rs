@@ -8,6 +8,18 @@ use std::time::SystemTime;
 
 use expect_test::expect;
 
+const STAGE0_FILES: [&str; 3] = [
+    "rustc-1.84.0-x86_64-unknown-linux-gnu.tar.xz",
+    "rust-std-1.84.0-x86_64-unknown-linux-gnu.tar.xz",
+    "cargo-1.84.0-x86_64-unknown-linux-gnu.tar.xz",
+];
+const FAKE_STAGE0: &[u8] = b"fake stage0 tarball";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 const TRAILERS: &str = "Topic: codegen\nUpstream: rust-lang/rust#137271\nStatus: open";
 
 struct Fork {
@@ -74,7 +86,19 @@ impl Fork {
         write(&src.join("Cargo.toml"), "[workspace]\nmembers = [\"compiler\", \"src/tools/miri\"]\n");
         write(&src.join(".cargo/config.toml"), "[source.crates-io]\nreplace-with = \"vendored-sources\"\n");
         write(&src.join("vendor/dep/lib.rs"), "// vendored\n");
-        write(&src.join("x.py"), "print('fake x.py')\n");
+        // A stand-in for x.py: it records its arguments and fails when a
+        // patch has added a file named BROKEN.
+        write(
+            &src.join("x.py"),
+            "import os, sys\n\
+             open('x.py.log', 'a').write(' '.join(sys.argv[1:]) + '\\n')\n\
+             if os.path.exists('BROKEN'):\n    print('error: fake build failure'); sys.exit(1)\n",
+        );
+        let stage0: String = STAGE0_FILES
+            .iter()
+            .map(|f| format!("dist/2025-01-09/{f}={}\n", sha256_hex(FAKE_STAGE0)))
+            .collect();
+        write(&src.join("src/stage0"), &format!("compiler_date=2025-01-09\ncompiler_version=1.84.0\n{stage0}"));
         let tarball = tmp.path().join("rustc-1.85.0-src.tar.xz");
         let status = Command::new("tar")
             .args(["-cJf"])
@@ -392,4 +416,44 @@ fn status_shows_the_series_with_upstream_state() {
         work tree <tree>: up to date with the queue
     "#]]
     .assert_eq(&text);
+}
+
+#[test]
+fn check_build_each_runs_x_py_on_every_prefix_and_remembers_what_passed() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    for file in STAGE0_FILES {
+        let path = fork.tree().join("build/cache/2025-01-09").join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, FAKE_STAGE0).unwrap();
+    }
+    let out = fork.ok(&["check", "--build-each"]);
+    assert!(out.contains("prefix 1/2 (through codegen-patch-a.patch): x.py check compiler: builds"), "{out}");
+    assert!(out.contains("prefix 2/2 (through codegen-patch-b.patch): x.py check compiler: builds"), "{out}");
+    assert!(out.contains("all 2 prefixes build"), "{out}");
+    let log = std::fs::read_to_string(fork.root.join(".rust.patchq-check/x.py.log")).unwrap();
+    assert_eq!(log, "check compiler\ncheck compiler\n", "one x.py check per prefix");
+
+    // Unchanged prefixes are not checked again; the output says so.
+    let out = fork.ok(&["check", "--build-each"]);
+    assert!(out.contains("prefix 1/2 (through codegen-patch-a.patch): x.py check passed before"), "{out}");
+    assert!(out.contains("prefix 2/2 (through codegen-patch-b.patch): x.py check passed before"), "{out}");
+
+    // A corrupt stage0 tarball is named, with the fix.
+    let rustc_tarball = fork.tree().join("build/cache/2025-01-09").join(STAGE0_FILES[0]);
+    std::fs::write(&rustc_tarball, b"truncated").unwrap();
+    let err = fork.fails(&["check", "--build-each"], 1);
+    assert!(err.contains("stage0 does not match src/stage0"), "{err}");
+    assert!(err.contains("rustc-1.84.0-x86_64-unknown-linux-gnu.tar.xz has sha256"), "{err}");
+    assert!(err.contains("delete it and run again"), "{err}");
+    std::fs::write(&rustc_tarball, FAKE_STAGE0).unwrap();
+
+    // A third patch that breaks the build is named.
+    write(&fork.tree().join("BROKEN"), "");
+    git(&fork.tree(), &["add", "BROKEN"]);
+    git(&fork.tree(), &["commit", "-q", "-m", &format!("codegen: break it\n\nWhy.\n\n{TRAILERS}")]);
+    fork.ok(&["refresh"]);
+    let err = fork.fails(&["check", "--build-each"], 1);
+    assert!(err.contains("prefix 3/3 (through codegen-break-it.patch) does not build"), "{err}");
+    assert!(err.contains("the queue is broken at codegen-break-it.patch"), "{err}");
 }

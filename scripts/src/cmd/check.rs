@@ -12,7 +12,7 @@
 //! queue in a separate checkout, remembering the trees that passed.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -116,10 +116,15 @@ fn apply_all(
 /// `x.py check compiler` on every prefix of the queue, in a separate git
 /// worktree so that the main tree's files (and its build) are untouched.
 fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[String]) -> Result<()> {
-    let check_dir = tree.path.join("build").join("patchq-check");
+    let check_dir = check_tree_path(&tree.path);
     let git = &tree.git;
-    if !check_dir.join(".git").exists() {
+    // Reuse the checkout (and its build) only while git still knows it as a
+    // worktree of this repository; a work tree made anew orphans it.
+    let listed = git.run(["worktree", "list", "--porcelain"])?;
+    let registered = listed.lines().any(|l| l.strip_prefix("worktree ").map(Path::new) == Some(check_dir.as_path()));
+    if !registered {
         if check_dir.exists() {
+            // patchq's own scratch checkout: nothing in it is anyone's work.
             fs_err::remove_dir_all(&check_dir)?;
         }
         git.run(["worktree", "prune"])?;
@@ -163,6 +168,14 @@ fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[Stri
     }
     ui::out(format!("check --build-each: all {} prefixes build", prefixes.len()));
     Ok(())
+}
+
+/// The checkout `--build-each` works in: beside the work tree, not inside it,
+/// because cargo reads `.cargo/config.toml` from every parent directory, and
+/// the work tree's may be the base's (which points crates.io at `vendor/`).
+pub fn check_tree_path(tree: &Path) -> PathBuf {
+    let name = tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
+    tree.with_file_name(format!(".{name}.patchq-check"))
 }
 
 fn write_lines(path: &Path, lines: &BTreeSet<String>) -> Result<()> {
