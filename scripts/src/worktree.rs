@@ -109,6 +109,10 @@ impl WorkTree {
     pub fn create(path: &Path, base_id: &str, extracted: &Path, message: &str, date: &str) -> Result<WorkTree> {
         fs_err::rename(extracted, path)?;
         let git = git::init(path)?;
+        // What patchq itself writes into the tree (stage0 and the build under
+        // build/, the rendered config.toml) is never a user's edit, whatever
+        // commit the tree is on: the base has no .gitignore of its own.
+        fs_err::write(git.git_dir().join("info").join("exclude"), "/build/\n/config.toml\n")?;
         let commit = git.commit_all_as_root(message, &patchq_ident(date))?;
         git.update_ref(BASE_REF, &commit)?;
         let state = State { base: base_id.to_owned(), base_commit: commit, ..State::default() };

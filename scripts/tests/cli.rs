@@ -457,3 +457,27 @@ fn check_build_each_runs_x_py_on_every_prefix_and_remembers_what_passed() {
     assert!(err.contains("prefix 3/3 (through codegen-break-it.patch) does not build"), "{err}");
     assert!(err.contains("the queue is broken at codegen-break-it.patch"), "{err}");
 }
+
+#[test]
+fn check_on_a_fresh_fork_leaves_a_tree_that_build_files_do_not_dirty() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    std::fs::remove_dir_all(fork.tree()).unwrap();
+
+    // `check` creates the tree (from the cached base) and brings it to the queue.
+    // The default base, Debian's, comes from the download cache: put the fake there.
+    let cached = fork.home.join("cache/debian/1.85.0+dfsg3-1~deb12u3/rustc-web_1.85.0+dfsg3.orig.tar.xz");
+    write(&cached, "");
+    std::fs::copy(&fork.tarball, &cached).unwrap();
+    let pinned = std::fs::read_to_string(fork.root.join("patchq.toml")).unwrap();
+    let fake_sha = sha256_hex(&std::fs::read(&fork.tarball).unwrap());
+    write(&fork.root.join("patchq.toml"), &pinned.replace("8cfaf52ab168a12c3082b5956bcc16c8969d8791b2fe54ed5192672b25518af2", &fake_sha));
+    fork.ok(&["check"]);
+    let subject = git(&fork.tree(), &["log", "-1", "--format=%s"]);
+    assert_eq!(subject, "codegen: patch b\n", "the tree check made is at the queue's head");
+
+    // What patchq writes into the tree (stage0, the build, config.toml) is not an edit.
+    write(&fork.tree().join("build/cache/2025-01-09/stage0.tar.xz"), "x");
+    write(&fork.tree().join("config.toml"), "x");
+    fork.ok(&["apply"]);
+}

@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let installed = host::ensure()?;
     phase.done(if installed.is_empty() { "all present".to_owned() } else { format!("installed {}", installed.join(" ")) });
 
-    let mut tree = ctx.open_or_create_tree(args.base.source()?)?;
+    let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?)?;
     super::apply::sync(ctx, &mut tree)?;
     let queue = ctx.queue()?;
 

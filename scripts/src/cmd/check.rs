@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::Ctx;
+use super::{Created, Ctx};
 use crate::git::Git;
 use crate::queue::{Queue, sha256_hex};
 use crate::worktree::{WorkTree, does_not_apply, short};
@@ -58,7 +58,12 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
         }
     }
 
-    let tree = ctx.open_or_create_tree(None)?;
+    let (mut tree, created) = ctx.open_or_create_tree(None)?;
+    if created == Created::Yes {
+        // A tree made just now holds nobody's work: bring it to the queue,
+        // so that `build` afterwards finds it in the state it expects.
+        super::apply::sync(ctx, &mut tree)?;
+    }
     let overlay_commit = match &tree.state.overlay_commit {
         Some(commit) if tree.state.overlay_hash.as_deref() == Some(overlay.hash.as_str()) => commit.clone(),
         _ => tree.overlay_commit_for(&overlay, ctx.base_date())?,

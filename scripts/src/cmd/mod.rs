@@ -55,9 +55,10 @@ impl Ctx {
     }
 
     /// Opens the work tree, creating it from `source` (or the Debian
-    /// package by default) when it does not exist. An existing tree made
-    /// from another base is an error rather than silently replaced.
-    pub fn open_or_create_tree(&self, source: Option<BaseSource>) -> Result<WorkTree> {
+    /// package by default) when it does not exist; says which it did. An
+    /// existing tree made from another base is an error rather than
+    /// silently replaced.
+    pub fn open_or_create_tree(&self, source: Option<BaseSource>) -> Result<(WorkTree, Created)> {
         let cfg = &self.loaded.config.base;
         let explicit = source.is_some();
         let source = source.unwrap_or(BaseSource::Debian);
@@ -73,7 +74,7 @@ impl Ctx {
                     );
                 }
             }
-            return Ok(tree);
+            return Ok((tree, Created::No));
         }
         let phase = ui::phase(format!("creating the work tree {}", self.tree.display()));
         let id = source.id(cfg)?;
@@ -85,8 +86,14 @@ impl Ctx {
         );
         let tree = WorkTree::create(&self.tree, &id, &extracted, &message, self.base_date())?;
         phase.done(format!("base commit {}", crate::worktree::short(&tree.state.base_commit)));
-        Ok(tree)
+        Ok((tree, Created::Yes))
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Yes,
+    No,
 }
 
 /// `--base-tarball` / `--base-git`, shared by the commands that can create
