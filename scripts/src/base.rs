@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 use crate::config::BaseConfig;
+use crate::git::Git;
 use crate::process::Cmd;
 use crate::queue::hex;
 use crate::ui;
@@ -38,8 +39,9 @@ impl BaseSource {
             BaseSource::Debian => format!("debian {} {} sha256:{}", cfg.debian_package, cfg.debian_version, cfg.orig_sha256),
             BaseSource::Tarball(path) => format!("tarball sha256:{}", sha256_file(path)?),
             BaseSource::Git(path) => {
-                let head = Cmd::new("git").arg("-C").arg(path).args(["rev-parse", "HEAD"]).read()?;
-                format!("git {}", head.trim())
+                let head = Git::open(path).rev_parse("HEAD")?;
+                let head = head.with_context(|| format!("{} has no commit to use as base", path.display()))?;
+                format!("git {head}")
             }
         })
     }
@@ -58,13 +60,7 @@ impl BaseSource {
                 let top = staging.join("checkout");
                 fs_err::create_dir_all(&top)?;
                 let archive = tempfile::NamedTempFile::new_in(&staging).context("creating a temporary file")?;
-                Cmd::new("git")
-                    .arg("-C")
-                    .arg(path)
-                    .args(["archive", "--format=tar", "-o"])
-                    .arg(archive.path())
-                    .arg("HEAD")
-                    .read()?;
+                Git::open(path).cmd(["archive", "--format=tar", "-o"]).arg(archive.path()).arg("HEAD").read()?;
                 Cmd::new("tar").arg("-xf").arg(archive.path()).arg("-C").arg(&top).read()?;
             }
         }
