@@ -45,6 +45,14 @@ fn installed(package: &str) -> bool {
         .is_ok_and(|status| status.trim() == "install ok installed")
 }
 
+/// `ensure`, as a phase of a longer job with its one-line summary.
+pub fn ensure_phase() -> Result<()> {
+    let phase = ui::phase("host packages");
+    let installed = ensure()?;
+    phase.done(if installed.is_empty() { "all present".to_owned() } else { format!("installed {}", installed.join(" ")) });
+    Ok(())
+}
+
 /// Checks (and as root, installs) everything; returns what was installed.
 pub fn ensure() -> Result<Vec<String>> {
     let mut missing: Vec<String> = PACKAGES.iter().filter(|p| !installed(p)).map(|p| p.to_string()).collect();

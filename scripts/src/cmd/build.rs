@@ -30,9 +30,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let _lock = ctx.lock()?;
     let cfg = &ctx.loaded.config;
 
-    let phase = ui::phase("host packages");
-    let installed = host::ensure()?;
-    phase.done(if installed.is_empty() { "all present".to_owned() } else { format!("installed {}", installed.join(" ")) });
+    host::ensure_phase()?;
 
     let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?)?;
     super::apply::sync(ctx, &mut tree)?;

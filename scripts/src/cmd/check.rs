@@ -21,7 +21,7 @@ use crate::git::Git;
 use crate::queue::{Queue, sha256_hex};
 use crate::worktree::{WorkTree, does_not_apply, short};
 use crate::xpy::{self, XPy};
-use crate::{base::Stage0, ui};
+use crate::{base::Stage0, host, ui};
 
 pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
     let _lock = ctx.lock()?;
@@ -121,6 +121,8 @@ fn apply_all(
 /// `x.py check compiler` on every prefix of the queue, in a separate git
 /// worktree so that the main tree's files (and its build) are untouched.
 fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[String]) -> Result<()> {
+    // x.py needs LLVM 19 and friends; on a new machine this runs before `build` would install them.
+    host::ensure_phase()?;
     let check_dir = check_tree_path(&tree.path);
     let git = &tree.git;
     // Reuse the checkout (and its build) only while git still knows it as a
