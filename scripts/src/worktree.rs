@@ -269,9 +269,9 @@ impl WorkTree {
     }
 }
 
-/// The error for patch `index` of `queue` failing to apply: which patch,
-/// which hunk, where the tree was left and how to go on.
-pub fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailure, left_at: &str) -> anyhow::Error {
+/// Why patch `index` of `queue` does not apply: which patch, which hunk,
+/// and git's own words.
+pub fn describe_failure(queue: &Queue, index: usize, failure: &ApplyFailure) -> String {
     let patch = &queue.patches[index];
     let mut msg = format!(
         "patch {}/{} `{}` does not apply",
@@ -295,13 +295,21 @@ pub fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyF
         }
         None => msg.push('\n'),
     }
-    msg.push_str(&format!("git apply: {}\n", failure.stderr.trim().replace('\n', "\n           ")));
+    msg.push_str(&format!("git apply: {}", failure.stderr.trim().replace('\n', "\n           ")));
+    msg
+}
+
+/// The error for a patch that does not apply during a sync: the failure,
+/// where the tree was left and how to go on.
+fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailure, left_at: &str) -> anyhow::Error {
+    let patch = &queue.patches[index];
+    let mut msg = describe_failure(queue, index, failure);
     let previous = match index {
         0 => "the overlay".to_owned(),
         i => format!("`{}`", queue.patches[i - 1].name),
     };
     msg.push_str(&format!(
-        "the work tree {} is left on the last good patch ({previous}, commit {}).\n\
+        "\nthe work tree {} is left on the last good patch ({previous}, commit {}).\n\
          to fix the patch: `git -C {} am -3 {}`, resolve, `git am --continue`, then `patchq refresh`",
         tree.display(),
         short(left_at),

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use super::{Created, Ctx};
 use crate::git::Git;
 use crate::queue::{Queue, sha256_hex};
-use crate::worktree::{WorkTree, does_not_apply, short};
+use crate::worktree::{WorkTree, describe_failure, short};
 use crate::xpy::{self, XPy};
 use crate::{base::Stage0, host, ui};
 
@@ -106,11 +106,8 @@ fn apply_all(
                 parent = commit;
             }
             Err(failure) => {
-                let err = does_not_apply(&tree.path, queue, i, &failure, &parent);
-                // Only the first lines matter here: nothing was moved.
-                let text = err.to_string();
-                let text: Vec<&str> = text.lines().take_while(|l| !l.starts_with("the work tree")).collect();
-                problems.push(format!("{}{where_}", text.join("\n  ")));
+                let text = describe_failure(queue, i, &failure).replace('\n', "\n  ");
+                problems.push(format!("{text}{where_}"));
                 break;
             }
         }
