@@ -70,8 +70,7 @@ impl BaseSource {
 
 /// A fresh, empty directory beside `dest` to unpack into.
 fn staging_dir(dest: &Path) -> Result<PathBuf> {
-    let name = dest.file_name().context("the work tree path has no file name")?.to_string_lossy();
-    let staging = dest.with_file_name(format!(".{name}.patchq-extract"));
+    let staging = crate::worktree::beside(dest, "extract");
     if staging.exists() {
         // Left over from an interrupted run: nothing in it is anyone's work.
         fs_err::remove_dir_all(&staging)?;

@@ -319,6 +319,13 @@ fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailu
     Exit::new(Code::PatchDoesNotApply, msg).into()
 }
 
+/// patchq's own files beside the work tree: `<parent>/.<tree name>.patchq-<what>`
+/// (the lock, the unpacking directory, the `--build-each` checkout).
+pub fn beside(tree: &Path, what: &str) -> PathBuf {
+    let name = tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
+    tree.with_file_name(format!(".{name}.patchq-{what}"))
+}
+
 pub fn state_path(tree: &Path) -> PathBuf {
     tree.join(".git").join("patchq").join("state.toml")
 }
@@ -335,10 +342,10 @@ pub struct Lock {
 
 impl Lock {
     pub fn acquire(tree: &Path, wait: bool) -> Result<Lock> {
-        let name = tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
-        let parent = tree.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        fs_err::create_dir_all(parent)?;
-        let path = parent.join(format!(".{name}.patchq-lock"));
+        let path = beside(tree, "lock");
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs_err::create_dir_all(parent)?;
+        }
         let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?.into_parts().0;
         match file.try_lock() {
             Ok(()) => {}

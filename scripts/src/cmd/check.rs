@@ -12,14 +12,14 @@
 //! queue in a separate checkout, remembering the trees that passed.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use super::{Created, Ctx};
 use crate::git::Git;
 use crate::queue::{Queue, sha256_hex};
-use crate::worktree::{WorkTree, describe_failure, short};
+use crate::worktree::{self, WorkTree, describe_failure, short};
 use crate::xpy::{self, XPy};
 use crate::{base::Stage0, host, ui};
 
@@ -120,7 +120,10 @@ fn apply_all(
 fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[String]) -> Result<()> {
     // x.py needs LLVM 19 and friends; on a new machine this runs before `build` would install them.
     host::ensure_phase()?;
-    let check_dir = check_tree_path(&tree.path);
+    // The checkout lives beside the work tree, not inside it: cargo reads
+    // `.cargo/config.toml` from every parent directory, and the work tree's
+    // may be the base's (which points crates.io at `vendor/`).
+    let check_dir = worktree::beside(&tree.path, "check");
     let git = &tree.git;
     // Reuse the checkout (and its build) only while git still knows it as a
     // worktree of this repository; a work tree made anew orphans it.
@@ -172,14 +175,6 @@ fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[Stri
     }
     ui::out(format!("check --build-each: all {} prefixes build", prefixes.len()));
     Ok(())
-}
-
-/// The checkout `--build-each` works in: beside the work tree, not inside it,
-/// because cargo reads `.cargo/config.toml` from every parent directory, and
-/// the work tree's may be the base's (which points crates.io at `vendor/`).
-pub fn check_tree_path(tree: &Path) -> PathBuf {
-    let name = tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
-    tree.with_file_name(format!(".{name}.patchq-check"))
 }
 
 fn write_lines(path: &Path, lines: &BTreeSet<String>) -> Result<()> {
