@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::config::BaseConfig;
+use crate::config::{BaseConfig, DebianPkg};
 use crate::git::Git;
 use crate::process::Cmd;
 use crate::queue::hex;
+use crate::series::BaseRecord;
 use crate::ui;
 
 /// The only host the fork is built and tested on.
@@ -24,25 +25,61 @@ pub const HOST: &str = "x86_64-unknown-linux-gnu";
 /// Where the base sources come from.
 #[derive(Debug, Clone)]
 pub enum BaseSource {
-    /// Debian's source package, named in `patchq.toml`.
+    /// Debian's source package, as pinned in `patchq.toml`.
     Debian,
+    /// Another version of the pinned Debian source package (`debian:<version>`).
+    DebianVersion(String),
     /// An upstream `rustc-<version>-src.tar.xz`.
     Tarball(PathBuf),
-    /// A rust-lang/rust checkout; its `HEAD` is used.
-    Git(PathBuf),
+    /// A rust-lang/rust checkout at a revision.
+    Git { path: PathBuf, rev: String },
 }
 
 impl BaseSource {
-    /// A stable name for the base, recorded in the work tree's state.
-    pub fn id(&self, cfg: &BaseConfig) -> Result<String> {
-        Ok(match self {
-            BaseSource::Debian => format!("debian {} {} sha256:{}", cfg.debian_package, cfg.debian_version, cfg.orig_sha256),
-            BaseSource::Tarball(path) => format!("tarball sha256:{}", sha256_file(path)?),
-            BaseSource::Git(path) => {
-                let head = Git::open(path).rev_parse("HEAD")?;
-                let head = head.with_context(|| format!("{} has no commit to use as base", path.display()))?;
-                format!("git {head}")
+    /// Reads a base as `patchq rebase --onto` names it: `debian:<version>`,
+    /// a `rustc-*-src.tar.xz`, a rust-lang/rust checkout (its `HEAD`), or
+    /// `<checkout>@<rev>`.
+    pub fn parse_spec(spec: &str) -> Result<BaseSource> {
+        if let Some(version) = spec.strip_prefix("debian:") {
+            if version.is_empty() || version.contains(char::is_whitespace) {
+                bail!("`{spec}`: name a Debian version, e.g. `debian:1.86.0+dfsg1-1`");
             }
+            return Ok(BaseSource::DebianVersion(version.to_owned()));
+        }
+        let (path, rev) = match spec.rsplit_once('@') {
+            Some((path, rev)) if !Path::new(spec).exists() => (Path::new(path), rev),
+            _ => (Path::new(spec), "HEAD"),
+        };
+        if !path.exists() {
+            bail!(
+                "`{spec}` is not a base: expected `debian:<version>`, a rustc-<version>-src.tar.xz,                  a rust-lang/rust checkout, or `<checkout>@<rev>` ({} does not exist)",
+                path.display()
+            );
+        }
+        let path = fs_err::canonicalize(path)?;
+        if path.is_file() {
+            return Ok(BaseSource::Tarball(path));
+        }
+        if !Git::is_repo(&path) {
+            bail!("{} is a directory but not a git checkout (no .git)", path.display());
+        }
+        Ok(BaseSource::Git { path, rev: rev.to_owned() })
+    }
+
+    /// A stable name for the base, recorded in the work tree's state.
+    pub fn id(&self, cfg: &BaseConfig, cache: &Path) -> Result<String> {
+        Ok(match self {
+            BaseSource::Debian => {
+                let pkg = cfg.debian();
+                format!("debian {} {} sha256:{}", pkg.package, pkg.version, cfg.orig_sha256)
+            }
+            BaseSource::DebianVersion(version) => {
+                let pkg = DebianPkg { version: version.clone(), ..cfg.debian() };
+                let orig = debian_file(&pkg, cache, &pkg.orig_file(), None)?;
+                format!("debian {} {} sha256:{}", pkg.package, pkg.version, sha256_file(&orig)?)
+            }
+            BaseSource::Tarball(path) => format!("tarball sha256:{}", sha256_file(path)?),
+            BaseSource::Git { path, rev } => format!("git {}", git_commit(path, rev)?),
         })
     }
 
@@ -52,20 +89,54 @@ impl BaseSource {
         let staging = staging_dir(dest)?;
         match self {
             BaseSource::Debian => {
-                let orig = debian_file(cfg, cache, &cfg.orig_file(), &cfg.orig_sha256)?;
+                let pkg = cfg.debian();
+                let orig = debian_file(&pkg, cache, &pkg.orig_file(), Some(&cfg.orig_sha256))?;
                 untar(&orig, &staging)?;
             }
+            BaseSource::DebianVersion(version) => {
+                let pkg = DebianPkg { version: version.clone(), ..cfg.debian() };
+                untar(&debian_file(&pkg, cache, &pkg.orig_file(), None)?, &staging)?;
+            }
             BaseSource::Tarball(path) => untar(path, &staging)?,
-            BaseSource::Git(path) => {
+            BaseSource::Git { path, rev } => {
                 let top = staging.join("checkout");
                 fs_err::create_dir_all(&top)?;
                 let archive = tempfile::NamedTempFile::new_in(&staging).context("creating a temporary file")?;
-                Git::open(path).cmd(["archive", "--format=tar", "-o"]).arg(archive.path()).arg("HEAD").read()?;
+                let commit = git_commit(path, rev)?;
+                Git::open(path).cmd(["archive", "--format=tar", "-o"]).arg(archive.path()).arg(&commit).read()?;
                 Cmd::new("tar").arg("-xf").arg(archive.path()).arg("-C").arg(&top).read()?;
             }
         }
         single_child(&staging)
     }
+
+    /// What the series header records for this base, read from the sources
+    /// themselves (`version` / `src/version`, `git-commit-hash`) where the
+    /// configuration does not pin it.
+    pub fn record(&self, cfg: &BaseConfig, id: &str, extracted: &Path) -> Result<BaseRecord> {
+        let source = id.split(" sha256:").next().unwrap_or(id).to_owned();
+        let sha256 = id.split_once("sha256:").map(|(_, s)| s.to_owned());
+        if let BaseSource::Debian = self {
+            return Ok(BaseRecord { version: cfg.version.clone(), commit: Some(cfg.commit.clone()), source, sha256 });
+        }
+        let read = |name: &str| {
+            fs_err::read_to_string(extracted.join(name)).ok().and_then(|t| t.split_whitespace().next().map(str::to_owned))
+        };
+        let Some(version) = read("version").or_else(|| read("src/version")) else {
+            bail!("{}: no `version` or `src/version` file: is this a rust source tree?", extracted.display());
+        };
+        let commit = match self {
+            BaseSource::Git { path, rev } => Some(git_commit(path, rev)?),
+            _ => read("git-commit-hash"),
+        };
+        Ok(BaseRecord { version, commit, source, sha256 })
+    }
+}
+
+fn git_commit(checkout: &Path, rev: &str) -> Result<String> {
+    Git::open(checkout)
+        .rev_parse(rev)?
+        .with_context(|| format!("{} has no commit `{rev}` to use as base", checkout.display()))
 }
 
 /// A fresh, empty directory beside `dest` to unpack into.
@@ -108,25 +179,29 @@ fn single_child(staging: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// A file of the Debian source package from the cache, downloading the
-/// package first if the cache lacks it. The checksum is verified every time.
-pub fn debian_file(cfg: &BaseConfig, cache: &Path, name: &str, sha256: &str) -> Result<PathBuf> {
-    let dir = cache.join("debian").join(&cfg.debian_version);
+/// A file of a Debian source package from the cache, downloading the
+/// package first if the cache lacks it. With a pinned checksum the file is
+/// verified every time; without one (a version patchq.toml does not pin),
+/// apt has verified the download against the signed Sources index.
+pub fn debian_file(pkg: &DebianPkg, cache: &Path, name: &str, sha256: Option<&str>) -> Result<PathBuf> {
+    let dir = cache.join("debian").join(&pkg.version);
     let path = dir.join(name);
     if !path.is_file() {
-        download_debian_source(cfg, &dir)?;
+        download_debian_source(pkg, &dir)?;
         if !path.is_file() {
             bail!("`apt-get source -d` did not produce {}", path.display());
         }
     }
-    verify_sha256(&path, sha256)?;
+    if let Some(sha256) = sha256 {
+        verify_sha256(&path, sha256)?;
+    }
     Ok(path)
 }
 
-fn download_debian_source(cfg: &BaseConfig, dir: &Path) -> Result<()> {
-    let spec = format!("{}={}", cfg.debian_package, cfg.debian_version);
+fn download_debian_source(pkg: &DebianPkg, dir: &Path) -> Result<()> {
+    let spec = format!("{}={}", pkg.package, pkg.version);
     let phase = ui::phase(format!("downloading the {spec} source package into {}", dir.display()));
-    ensure_deb_src(cfg)?;
+    ensure_deb_src(pkg)?;
     fs_err::create_dir_all(dir)?;
     Cmd::new("apt-get").args(["source", "--download-only", "-q", &spec]).dir(dir).stream()?;
     phase.done("downloaded");
@@ -136,42 +211,42 @@ fn download_debian_source(cfg: &BaseConfig, dir: &Path) -> Result<()> {
 const DEB_SRC_FILE: &str = "/etc/apt/sources.list.d/patchq-deb-src.sources";
 
 /// `apt-get source` needs a `deb-src` entry for the suite; add one (as
-/// root) when apt does not know the pinned version.
-fn ensure_deb_src(cfg: &BaseConfig) -> Result<()> {
-    if apt_knows_source(cfg)? {
+/// root) when apt does not know the wanted version.
+fn ensure_deb_src(pkg: &DebianPkg) -> Result<()> {
+    if apt_knows_source(pkg)? {
         return Ok(());
     }
     let entry = format!(
         "Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: {}\nComponents: main\n\
          Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n",
-        cfg.debian_suite
+        pkg.suite
     );
     if !crate::host::is_root() {
         bail!(
             "apt has no deb-src entry with {} {}: as root, write this to {DEB_SRC_FILE} and run \
              `apt-get update`:\n{entry}",
-            cfg.debian_package,
-            cfg.debian_version
+            pkg.package,
+            pkg.version
         );
     }
-    ui::note(format!("adding a deb-src entry for {} in {DEB_SRC_FILE}", cfg.debian_suite));
+    ui::note(format!("adding a deb-src entry for {} in {DEB_SRC_FILE}", pkg.suite));
     fs_err::write(DEB_SRC_FILE, entry)?;
     Cmd::new("apt-get").args(["update", "-q"]).stream()?;
-    if !apt_knows_source(cfg)? {
+    if !apt_knows_source(pkg)? {
         bail!(
             "apt still does not list source package {} {} after adding {DEB_SRC_FILE}: \
-             the suite `{}` may no longer carry this version",
-            cfg.debian_package,
-            cfg.debian_version,
-            cfg.debian_suite
+             the suite `{}` may not carry this version",
+            pkg.package,
+            pkg.version,
+            pkg.suite
         );
     }
     Ok(())
 }
 
-fn apt_knows_source(cfg: &BaseConfig) -> Result<bool> {
-    let out = Cmd::new("apt-cache").args(["showsrc", &cfg.debian_package]).output()?;
-    Ok(out.stdout.lines().any(|l| l.trim() == format!("Version: {}", cfg.debian_version)))
+fn apt_knows_source(pkg: &DebianPkg) -> Result<bool> {
+    let out = Cmd::new("apt-cache").args(["showsrc", &pkg.package]).output()?;
+    Ok(out.stdout.lines().any(|l| l.trim() == format!("Version: {}", pkg.version)))
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
@@ -240,7 +315,8 @@ impl Stage0 {
         let missing: Vec<&str> =
             self.files.iter().filter(|(name, _)| !dir.join(name).is_file()).map(|(n, _)| n.as_str()).collect();
         if !missing.is_empty() {
-            let bundle = debian_file(cfg, cache, &cfg.stage0_file(), &cfg.stage0_sha256)?;
+            let pkg = cfg.debian();
+            let bundle = debian_file(&pkg, cache, &pkg.stage0_file(), Some(&cfg.stage0_sha256))?;
             let phase = ui::phase(format!("extracting stage0 ({} files) into {}", missing.len(), dir.display()));
             fs_err::create_dir_all(&dir)?;
             let members = missing.iter().map(|name| format!("{}/{name}", self.date));
@@ -274,6 +350,26 @@ mod tests {
         assert_eq!(s.date, "2025-01-09");
         assert_eq!(s.files[2], ("cargo-1.84.0-x86_64-unknown-linux-gnu.tar.xz".to_owned(), "cc".to_owned()));
         assert!(Stage0::parse("compiler_date=x\n").unwrap_err().to_string().contains("compiler_version"));
+    }
+
+    #[test]
+    fn rebase_bases_are_named_by_kind() {
+        assert!(matches!(BaseSource::parse_spec("debian:1.86.0+dfsg1-1").unwrap(), BaseSource::DebianVersion(v) if v == "1.86.0+dfsg1-1"));
+        assert!(BaseSource::parse_spec("debian:").unwrap_err().to_string().contains("name a Debian version"));
+        let dir = tempfile::tempdir().unwrap();
+        let tarball = dir.path().join("rustc-1.86.0-src.tar.xz");
+        std::fs::write(&tarball, b"x").unwrap();
+        assert!(matches!(BaseSource::parse_spec(&tarball.to_string_lossy()).unwrap(), BaseSource::Tarball(_)));
+        let checkout = dir.path().join("rust");
+        std::fs::create_dir_all(checkout.join(".git")).unwrap();
+        let spec = format!("{}@1.86.0", checkout.display());
+        assert!(matches!(BaseSource::parse_spec(&spec).unwrap(), BaseSource::Git { rev, .. } if rev == "1.86.0"));
+        let plain = BaseSource::parse_spec(&checkout.to_string_lossy()).unwrap();
+        assert!(matches!(plain, BaseSource::Git { rev, .. } if rev == "HEAD"));
+        let err = BaseSource::parse_spec("/no/such/rust@master").unwrap_err().to_string();
+        assert!(err.contains("is not a base") && err.contains("/no/such/rust does not exist"), "{err}");
+        let err = BaseSource::parse_spec(&dir.path().to_string_lossy()).unwrap_err().to_string();
+        assert!(err.contains("not a git checkout"), "{err}");
     }
 
     #[test]

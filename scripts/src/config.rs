@@ -49,17 +49,37 @@ pub struct BaseConfig {
 }
 
 impl BaseConfig {
+    /// The pinned Debian source package.
+    pub fn debian(&self) -> DebianPkg {
+        DebianPkg {
+            package: self.debian_package.clone(),
+            version: self.debian_version.clone(),
+            suite: self.debian_suite.clone(),
+        }
+    }
+}
+
+/// One version of a Debian source package, and the suite that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebianPkg {
+    pub package: String,
+    /// Full Debian version, e.g. `1.85.0+dfsg3-1~deb12u3`.
+    pub version: String,
+    pub suite: String,
+}
+
+impl DebianPkg {
     /// The upstream part of the Debian version (`1.85.0+dfsg3`).
-    pub fn debian_upstream_version(&self) -> &str {
-        self.debian_version.rsplit_once('-').map_or(&self.debian_version, |(v, _)| v)
+    pub fn upstream_version(&self) -> &str {
+        self.version.rsplit_once('-').map_or(&self.version, |(v, _)| v)
     }
 
     pub fn orig_file(&self) -> String {
-        format!("{}_{}.orig.tar.xz", self.debian_package, self.debian_upstream_version())
+        format!("{}_{}.orig.tar.xz", self.package, self.upstream_version())
     }
 
     pub fn stage0_file(&self) -> String {
-        format!("{}_{}.orig-stage0.tar.xz", self.debian_package, self.debian_upstream_version())
+        format!("{}_{}.orig-stage0.tar.xz", self.package, self.upstream_version())
     }
 }
 
@@ -217,8 +237,8 @@ stage0-sha256 = "03fcf88611ca49857db56ebebd8c754e946f18bdf42e1fe4e7f9a3b949d01ba
         let config = parse(MINIMAL).unwrap();
         assert_eq!(config.work_tree.path, PathBuf::from("rust"));
         assert_eq!(config.toolchain.name, "patchq");
-        assert_eq!(config.base.orig_file(), "rustc-web_1.85.0+dfsg3.orig.tar.xz");
-        assert_eq!(config.base.stage0_file(), "rustc-web_1.85.0+dfsg3.orig-stage0.tar.xz");
+        assert_eq!(config.base.debian().orig_file(), "rustc-web_1.85.0+dfsg3.orig.tar.xz");
+        assert_eq!(config.base.debian().stage0_file(), "rustc-web_1.85.0+dfsg3.orig-stage0.tar.xz");
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub enum Code {
     WorkTreeNotClean = 4,
     /// Another patchq holds the work tree and `--no-wait` was given.
     Busy = 5,
+    /// The step drops work (patches already upstream) and needs the flag that says so.
+    NeedsConfirmation = 6,
 }
 
 /// An error carrying its exit code; the message is complete on its own.

@@ -203,8 +203,96 @@ impl Git {
         Ok(Ok(tree.trim().to_owned()))
     }
 
+    /// Like [`Git::apply_to_tree`], but falls back to a 3-way merge with
+    /// the blobs the patch names when its context does not match exactly.
+    /// A merge that conflicts is a failure; nothing is written anywhere but
+    /// the object store.
+    pub fn apply_3way_to_tree(&self, parent: &str, patch: &Path) -> Result<Result<String, ApplyFailure>> {
+        let index = self.scratch_index()?;
+        self.with_index(&index, &["read-tree", parent]).read()?;
+        let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
+        let out = self
+            .with_index(&index, &["apply", "--cached", "--3way", "--whitespace=nowarn", &patch.to_string_lossy()])
+            .output()?;
+        let result = if out.status.success() {
+            Ok(self.with_index(&index, &["write-tree"]).read()?.trim().to_owned())
+        } else {
+            Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr })
+        };
+        fs_err::remove_file(&index)?;
+        Ok(result)
+    }
+
+    /// Whether the tree of `commit` already contains the patch's change:
+    /// the patch applies in reverse, exactly.
+    pub fn contains_patch(&self, commit: &str, patch: &Path) -> Result<bool> {
+        let index = self.scratch_index()?;
+        self.with_index(&index, &["read-tree", commit]).read()?;
+        let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
+        let out = self
+            .with_index(&index, &["apply", "--cached", "--check", "--reverse", &patch.to_string_lossy()])
+            .output()?;
+        fs_err::remove_file(&index)?;
+        Ok(out.status.success())
+    }
+
+    /// Applies a patch to the index and the files with a 3-way merge,
+    /// leaving conflict markers and unmerged entries where it conflicts.
+    /// Returns git's complaint when it did not apply cleanly.
+    pub fn apply_3way_in_place(&self, patch: &Path) -> Result<Option<String>> {
+        let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
+        let out = self.cmd(["apply", "--3way", "--whitespace=nowarn"]).arg(&patch).output()?;
+        Ok((!out.status.success()).then_some(out.stderr))
+    }
+
+    /// Paths with unmerged (conflicted) index entries.
+    pub fn unmerged_files(&self) -> Result<Vec<String>> {
+        let out = self.run(["diff", "--name-only", "--diff-filter=U"])?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// Writes the real index as a tree.
+    pub fn write_index_tree(&self) -> Result<String> {
+        Ok(self.run(["write-tree"])?.trim().to_owned())
+    }
+
+    /// Records every file under `dir` (an unpacked source tree, not a git
+    /// checkout) as a root commit of this repository, in a private index:
+    /// neither this repository's files nor `dir` change.
+    pub fn import_dir(&self, dir: &Path, message: &str, who: &Ident) -> Result<String> {
+        let index = self.scratch_index()?;
+        if index.exists() {
+            fs_err::remove_file(&index)?;
+        }
+        let git_dir = self.run(["rev-parse", "--absolute-git-dir"])?;
+        self.cmd(["--git-dir", git_dir.trim()])
+            .arg("--work-tree")
+            .arg(dir)
+            .args(["add", "--all", "."])
+            .dir(dir)
+            .env("GIT_INDEX_FILE", &index)
+            .read()?;
+        let tree = self.with_index(&index, &["write-tree"]).read()?;
+        fs_err::remove_file(&index)?;
+        self.commit_tree(tree.trim(), None, message, who, who)
+    }
+
+    /// Moves `main`, the index and the files to `commit`, discarding what
+    /// differs. Only for states patchq made itself (an aborted rebase).
+    pub fn reset_hard(&self, commit: &str) -> Result<()> {
+        self.run(["reset", "--quiet", "--hard", commit])?;
+        Ok(())
+    }
+
+    /// A file's content at a revision, or `None` if it has no such file.
+    pub fn show_file(&self, rev: &str, path: &str) -> Result<Option<String>> {
+        let out = self.cmd(["show", &format!("{rev}:{path}")]).output()?;
+        Ok(out.status.success().then_some(out.stdout))
+    }
+
     fn scratch_index(&self) -> Result<PathBuf> {
-        let dir = self.git_dir().join("patchq");
+        let git_dir = self.run(["rev-parse", "--absolute-git-dir"])?;
+        let dir = Path::new(git_dir.trim()).join("patchq");
         fs_err::create_dir_all(&dir)?;
         Ok(dir.join("index.scratch"))
     }
@@ -295,6 +383,26 @@ impl Git {
             commit,
         ])
     }
+}
+
+/// A unified diff of two texts, as git shows it, without the file header;
+/// empty when they are equal.
+pub fn diff_texts(old: &str, new: &str) -> Result<String> {
+    let scratch = tempfile::tempdir().context("creating a temporary directory")?;
+    let (a, b) = (scratch.path().join("old"), scratch.path().join("new"));
+    fs_err::write(&a, old)?;
+    fs_err::write(&b, new)?;
+    let out = Git::open(scratch.path())
+        .cmd(["diff", "--no-index", "--no-color", "--unified=3"])
+        .arg(&a)
+        .arg(&b)
+        .output()?;
+    // `diff --no-index` exits with 1 when the files differ.
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        bail!("git diff --no-index: {}", out.stderr.trim());
+    }
+    let body = out.stdout.split_once("\n@@").map_or(String::new(), |(_, rest)| format!("@@{rest}"));
+    Ok(body)
 }
 
 /// git apply says `error: patch failed: <file>:<line>` for the first hunk

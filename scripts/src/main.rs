@@ -58,6 +58,16 @@ enum Command {
     Test,
     /// Show the series: topic, upstream PR, state, and whether the work tree has it.
     Status,
+    /// Make a git branch and a description per upstream PR from topics or patches.
+    Export(cmd::export::Args),
+    /// Compare the series with an earlier version of it (a tag or commit of this repository), patch by patch.
+    Diff {
+        /// The earlier version: a tag, branch or commit of the fork's repository.
+        #[arg(value_name = "REV")]
+        rev: String,
+    },
+    /// Move the queue to another base (3-way, with --continue / --abort on conflicts).
+    Rebase(cmd::rebase::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +79,9 @@ fn main() -> ExitCode {
         Command::Check { build_each } => cmd::check::run(&ctx, *build_each),
         Command::Test => cmd::test::run(&ctx),
         Command::Status => cmd::status::run(&ctx),
+        Command::Export(args) => cmd::export::run(&ctx, args),
+        Command::Diff { rev } => cmd::diff::run(&ctx, rev),
+        Command::Rebase(args) => cmd::rebase::run(&ctx, args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

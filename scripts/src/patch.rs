@@ -88,6 +88,46 @@ impl PatchFile {
     }
 }
 
+/// The patch as `patchq diff` compares versions of it: subject, author,
+/// message and diff, without what changes when nothing does (commit id,
+/// date, diffstat, blob ids, hunk line numbers), like `git range-diff`.
+pub fn normalized(text: &str) -> String {
+    let (headers, rest) = text.split_once("\n\n").unwrap_or((text, ""));
+    let mut out = String::new();
+    if let Some(subject) = mail_subject(headers) {
+        out.push_str(&format!("Subject: {subject}\n"));
+    }
+    if let Some(author) = headers.lines().find_map(|l| l.strip_prefix("From: ")) {
+        out.push_str(&format!("Author: {author}\n"));
+    }
+    out.push('\n');
+    let mut in_stat = false;
+    let mut in_diff = false;
+    for line in rest.lines() {
+        if line.starts_with("diff --git ") {
+            in_diff = true;
+            in_stat = false;
+        } else if !in_diff && line == "---" {
+            in_stat = true;
+            continue;
+        }
+        if in_stat || (in_diff && line.starts_with("index ")) {
+            continue;
+        }
+        if in_diff && line == "-- " {
+            break; // git's version signature
+        }
+        match line.strip_prefix("@@ ").and_then(|l| l.split_once(" @@")) {
+            Some((_, context)) if in_diff => out.push_str(&format!("@@{context}\n")),
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// The `Subject:` header with `[PATCH …]` removed and folded lines joined.
 fn mail_subject(headers: &str) -> Option<String> {
     let mut lines = headers.lines();
@@ -301,6 +341,54 @@ impl PatchMeta {
     }
 }
 
+/// The trailer keys that belong to the fork, not to upstream.
+pub const FORK_TRAILERS: [&str; 6] = ["Topic", "Upstream", "Fixes", "Tracking", "Status", "Depends-on"];
+
+/// A commit message as upstream should see it: the fork's trailers
+/// removed, other trailers (`Co-authored-by:` …) kept.
+pub fn strip_fork_trailers(message: &str) -> String {
+    let message = message.trim_end();
+    let (prose, last) = match message.rsplit_once("\n\n") {
+        Some(split) => split,
+        None => return format!("{message}\n"),
+    };
+    let is_trailer = |l: &str| l.split_once(": ").is_some_and(|(k, _)| !k.is_empty() && !k.contains(' '));
+    if !last.lines().all(is_trailer) {
+        return format!("{message}\n");
+    }
+    let kept: Vec<&str> = last
+        .lines()
+        .filter(|l| !FORK_TRAILERS.iter().any(|k| l.split_once(": ").is_some_and(|(key, _)| key == *k)))
+        .collect();
+    if kept.is_empty() { format!("{prose}\n") } else { format!("{prose}\n\n{}\n", kept.join("\n")) }
+}
+
+/// What a pull-request description takes from a patch message body: the
+/// prose (trailers removed), and its `r? …` / `cc …` lines, which go last.
+pub fn description_parts(body: &str) -> (String, Vec<String>) {
+    let stripped = strip_fork_trailers(&format!("subject\n\n{body}"));
+    let prose = stripped.split_once("\n\n").map_or("", |(_, rest)| rest);
+    let mut pings = Vec::new();
+    let mut kept = Vec::new();
+    for line in prose.lines() {
+        if line.starts_with("r? ") || line.starts_with("cc @") || line.starts_with("cc rust-lang/") {
+            pings.push(line.trim().to_owned());
+        } else {
+            kept.push(line);
+        }
+    }
+    let text = kept.join("\n");
+    // Collapse the blank lines a removed ping may leave behind.
+    let mut out = String::new();
+    for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(para);
+    }
+    (out, pings)
+}
+
 fn set_once<T>(slot: &mut Option<T>, key: &str, value: T) -> Result<()> {
     if slot.replace(value).is_some() {
         bail!("trailer `{key}:` appears twice");
@@ -387,6 +475,28 @@ index 000000000000..333333333333
         assert!(meta_err("Topic: x\nTopci: y\nUpstream: a/b#1\nStatus: open").contains("unknown trailer `Topci:`"));
         assert!(meta_err("Topic: x\nTopic: y\nUpstream: a/b#1\nStatus: open").contains("appears twice"));
         assert!(meta_err("Just prose at the end.").contains("does not end in a trailer block"));
+    }
+
+    #[test]
+    fn upstream_messages_lose_only_the_forks_trailers() {
+        let msg = "subject\n\nWhy.\n\nr? @nikic\n\nTopic: codegen\nUpstream: a/b#1\nCo-authored-by: X <x@y>\nStatus: open\n";
+        assert_eq!(strip_fork_trailers(msg), "subject\n\nWhy.\n\nr? @nikic\n\nCo-authored-by: X <x@y>\n");
+        assert_eq!(strip_fork_trailers("subject\n\nWhy.\n\nTopic: x\nStatus: open"), "subject\n\nWhy.\n");
+        assert_eq!(strip_fork_trailers("subject\n\nJust prose: here."), "subject\n\nJust prose: here.\n");
+        let (prose, pings) = description_parts("Why.\n\nr? @nikic\ncc @workingjubilee\n\nMore.\n\nTopic: x\nStatus: open");
+        assert_eq!(prose, "Why.\n\nMore.");
+        assert_eq!(pings, ["r? @nikic", "cc @workingjubilee"]);
+    }
+
+    #[test]
+    fn normalized_patches_drop_ids_stats_and_line_numbers() {
+        let moved = SAMPLE.replace("@@ -10,7 +10,7 @@", "@@ -12,7 +12,7 @@").replace("111111111111", "999999999999");
+        assert_eq!(normalized(SAMPLE), normalized(&moved));
+        let text = normalized(SAMPLE);
+        assert!(text.starts_with("Subject: codegen: emit `getelementptr inbounds nuw` for `pointer::add`\nAuthor: A U Thor"), "{text}");
+        assert!(text.contains("\n@@ fn f() {\n-old\n+new\n"), "{text}");
+        assert!(!text.contains("1 file changed") && !text.contains("index "), "{text}");
+        assert_ne!(normalized(SAMPLE), normalized(&SAMPLE.replace("+new", "+newer")));
     }
 
     #[test]

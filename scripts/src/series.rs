@@ -18,9 +18,32 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
 
 /// The header keys that record the base, in the order they are written.
 pub const BASE_KEYS: [&str; 4] = ["base-version", "base-commit", "base-source", "base-sha256"];
+
+/// The base a queue applies to, as the series header records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BaseRecord {
+    /// Upstream version, e.g. `1.85.0`.
+    pub version: String,
+    /// Upstream commit, when the source says (tarballs carry `git-commit-hash`).
+    pub commit: Option<String>,
+    /// Where the sources came from: `debian rustc-web 1.85.0+dfsg3-1~deb12u3`,
+    /// `tarball`, `git <commit>`.
+    pub source: String,
+    /// Checksum of the source archive, for archive sources.
+    pub sha256: Option<String>,
+}
+
+impl BaseRecord {
+    /// The four header values, in [`BASE_KEYS`] order; absent ones are `None`.
+    fn values(&self) -> [Option<&str>; 4] {
+        [Some(self.version.as_str()), self.commit.as_deref(), Some(self.source.as_str()), self.sha256.as_deref()]
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Series {
@@ -70,12 +93,26 @@ impl Series {
     /// Replaces (or appends) a `# key: value` header line.
     pub fn set_header_value(&mut self, key: &str, value: &str) {
         let line = format!("# {key}: {value}");
-        let existing = self.header.iter().position(|l| {
-            l.trim_start_matches('#').trim().split_once(':').is_some_and(|(k, _)| k.trim() == key)
-        });
+        let existing = self.header.iter().position(|l| header_key(l) == Some(key));
         match existing {
             Some(i) => self.header[i] = line,
             None => self.header.push(line),
+        }
+    }
+
+    /// The base recorded in the header, if the header names a version.
+    pub fn base(&self) -> Option<BaseRecord> {
+        let [version, commit, source, sha256] = BASE_KEYS.map(|k| self.header_value(k).map(str::to_owned));
+        Some(BaseRecord { version: version?, commit, source: source.unwrap_or_default(), sha256 })
+    }
+
+    /// Writes `base` into the header; keys it leaves unset are removed.
+    pub fn set_base(&mut self, base: &BaseRecord) {
+        for (key, value) in BASE_KEYS.iter().zip(base.values()) {
+            match value {
+                Some(value) => self.set_header_value(key, value),
+                None => self.header.retain(|l| header_key(l) != Some(key)),
+            }
         }
     }
 
@@ -95,6 +132,11 @@ impl Series {
     pub fn position(&self, name: &str) -> Option<usize> {
         self.patches.iter().position(|p| p == name)
     }
+}
+
+/// The key of a `# key: value` header line.
+fn header_key(line: &str) -> Option<&str> {
+    line.trim_start_matches('#').trim().split_once(':').map(|(k, _)| k.trim())
 }
 
 /// Patch file names are stable identifiers: lowercase words joined by `-`,
@@ -177,6 +219,19 @@ gpu-kernel-abi.patch
         assert_eq!(again.header_value("base-version"), Some("1.86.0"));
         assert_eq!(again.header_value("base-sha256"), Some("abc"));
         assert_eq!(again.patches, s.patches);
+    }
+
+    #[test]
+    fn base_record_round_trips_and_drops_unknown_values() {
+        let mut s = Series::parse(TEXT).unwrap();
+        let base = s.base().unwrap();
+        assert_eq!(base.version, "1.85.0");
+        assert_eq!(base.commit.as_deref(), Some("4d91de4e48198da2e33413efdcd9cd2cc0c46688"));
+        let moved = BaseRecord { version: "1.86.0".into(), commit: None, source: "git abc".into(), sha256: None };
+        s.set_base(&moved);
+        let again = Series::parse(&s.render()).unwrap();
+        assert_eq!(again.base(), Some(moved));
+        assert!(!again.render().contains("base-commit"), "{}", again.render());
     }
 
     #[test]

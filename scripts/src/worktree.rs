@@ -27,12 +27,13 @@ use crate::exit::{Code, Exit};
 use crate::git::{self, ApplyFailure, Git, Ident};
 use crate::patch::hunk_old_start;
 use crate::queue::{Overlay, Queue, QueuedPatch};
+use crate::series::BaseRecord;
 use crate::ui;
 
 /// Keeps the base commit reachable whatever happens to `main`.
-const BASE_REF: &str = "refs/patchq/base";
+pub const BASE_REF: &str = "refs/patchq/base";
 /// Keeps the commit of the last patch patchq applied reachable.
-const QUEUE_REF: &str = "refs/patchq/queue";
+pub const QUEUE_REF: &str = "refs/patchq/queue";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -40,6 +41,14 @@ pub struct State {
     /// Which base the tree was made from (see `base::BaseSource::id`).
     pub base: String,
     pub base_commit: String,
+    /// What the series header records for the base; trees made before
+    /// patchq recorded it fall back to `patchq.toml`'s `[base]`.
+    #[serde(default)]
+    pub record: Option<BaseRecord>,
+    /// Set by `patchq rebase` until `patchq refresh` has written the moved
+    /// commits into patches/: the base the queue came from.
+    #[serde(default)]
+    pub rebased_from: Option<String>,
     pub overlay_hash: Option<String>,
     pub overlay_commit: Option<String>,
     #[serde(default, rename = "patch")]
@@ -106,16 +115,16 @@ impl WorkTree {
 
     /// Makes a new work tree from an extracted base: `git init` and one
     /// commit holding every file.
-    pub fn create(path: &Path, base_id: &str, extracted: &Path, message: &str, date: &str) -> Result<WorkTree> {
+    pub fn create(path: &Path, base_id: &str, record: BaseRecord, extracted: &Path, date: &str) -> Result<WorkTree> {
         fs_err::rename(extracted, path)?;
         let git = git::init(path)?;
         // What patchq itself writes into the tree (stage0 and the build under
         // build/, the rendered config.toml) is never a user's edit, whatever
         // commit the tree is on: the base has no .gitignore of its own.
         fs_err::write(git.git_dir().join("info").join("exclude"), "/build/\n/config.toml\n")?;
-        let commit = git.commit_all_as_root(message, &patchq_ident(date))?;
+        let commit = git.commit_all_as_root(&base_message(&record, base_id), &patchq_ident(date))?;
         git.update_ref(BASE_REF, &commit)?;
-        let state = State { base: base_id.to_owned(), base_commit: commit, ..State::default() };
+        let state = State { base: base_id.to_owned(), base_commit: commit, record: Some(record), ..State::default() };
         let tree = WorkTree { path: path.to_owned(), git, state };
         tree.save_state()?;
         Ok(tree)
@@ -131,9 +140,38 @@ impl WorkTree {
         Ok(())
     }
 
-    /// Refuses when moving the tree could lose work: uncommitted edits, or
-    /// a `main` that is not where patchq left it.
+    /// Refuses while a rebase is under way or not yet written to patches/:
+    /// applying the old patch files then would undo it.
+    pub fn ensure_not_rebasing(&self) -> Result<()> {
+        if rebase_state_path(&self.path).is_file() {
+            return Err(Exit::new(
+                Code::WorkTreeNotClean,
+                format!(
+                    "{} is in the middle of `patchq rebase`: finish it with `patchq rebase --continue`, \
+                     or go back with `patchq rebase --abort`",
+                    self.path.display()
+                ),
+            )
+            .into());
+        }
+        if let Some(from) = &self.state.rebased_from {
+            return Err(Exit::new(
+                Code::WorkTreeNotClean,
+                format!(
+                    "{} was rebased (from {from}) and patches/ does not hold the moved commits yet: \
+                     run `patchq refresh` first",
+                    self.path.display()
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Refuses when moving the tree could lose work: uncommitted edits, a
+    /// `main` that is not where patchq left it, or a rebase not yet saved.
     pub fn ensure_clean(&self) -> Result<()> {
+        self.ensure_not_rebasing()?;
         let dirty = self.git.dirty_files()?;
         if !dirty.is_empty() {
             let shown: Vec<_> = dirty.iter().take(10).map(|f| format!("  {f}")).collect();
@@ -234,9 +272,13 @@ impl WorkTree {
         Ok((chain, None))
     }
 
-    /// Commits the overlay on the base (objects only; the files stay put).
+    /// Commits the overlay on the tree's base (objects only; the files stay put).
     pub fn overlay_commit_for(&self, overlay: &Overlay, date: &str) -> Result<String> {
-        let base = &self.state.base_commit;
+        self.overlay_commit_on(&self.state.base_commit, overlay, date)
+    }
+
+    /// Commits the overlay on `base`.
+    pub fn overlay_commit_on(&self, base: &str, overlay: &Overlay, date: &str) -> Result<String> {
         let tree = self.git.tree_with_files(base, &overlay.files, &overlay.removals)?;
         let mut message = String::from(
             "overlay: build fix-ups for the offline base\n\n\
@@ -267,6 +309,15 @@ impl WorkTree {
         let commit = self.git.commit_tree(&tree, Some(parent), &mail.message, &mail.author, &mail.author)?;
         Ok(Ok(commit))
     }
+}
+
+/// The message of a base commit.
+pub fn base_message(record: &BaseRecord, id: &str) -> String {
+    let title = match &record.commit {
+        Some(commit) => format!("base: Rust {} ({})", record.version, &commit[..commit.len().min(9)]),
+        None => format!("base: Rust {}", record.version),
+    };
+    format!("{title}\n\nThe pristine sources, without vendor/ (cargo reads crates.io).\nSource: {id}\n")
 }
 
 /// Why patch `index` of `queue` does not apply: which patch, which hunk,
@@ -328,6 +379,11 @@ pub fn beside(tree: &Path, what: &str) -> PathBuf {
 
 pub fn state_path(tree: &Path) -> PathBuf {
     tree.join(".git").join("patchq").join("state.toml")
+}
+
+/// Where `patchq rebase` keeps what it needs to continue or abort.
+pub fn rebase_state_path(tree: &Path) -> PathBuf {
+    tree.join(".git").join("patchq").join("rebase.toml")
 }
 
 pub fn short(commit: &str) -> &str {

@@ -27,6 +27,23 @@ struct Fork {
     root: PathBuf,
     home: PathBuf,
     tarball: PathBuf,
+    /// The unpacked fake base the tarball was made from.
+    src: PathBuf,
+}
+
+const BASE_COMMIT: &str = "4d91de4e48198da2e33413efdcd9cd2cc0c46688";
+
+/// Packs `dir` as `<out>` the way upstream's source tarballs are laid out.
+fn make_tarball(dir: &Path, out: &Path) {
+    let status = Command::new("tar")
+        .args(["-cJf"])
+        .arg(out)
+        .arg("-C")
+        .arg(dir.parent().unwrap())
+        .arg(dir.file_name().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -99,23 +116,32 @@ impl Fork {
             .map(|f| format!("dist/2025-01-09/{f}={}\n", sha256_hex(FAKE_STAGE0)))
             .collect();
         write(&src.join("src/stage0"), &format!("compiler_date=2025-01-09\ncompiler_version=1.84.0\n{stage0}"));
+        // What upstream's tarballs say about themselves.
+        write(&src.join("version"), "1.85.0 (4d91de4e4 2025-02-17)\n");
+        write(&src.join("git-commit-hash"), &format!("{BASE_COMMIT}\n"));
+        write(&src.join("src/version"), "1.85.0\n");
         let tarball = tmp.path().join("rustc-1.85.0-src.tar.xz");
-        let status = Command::new("tar")
-            .args(["-cJf"])
-            .arg(&tarball)
-            .arg("-C")
-            .arg(src.parent().unwrap())
-            .arg("rustc-1.85.0-src")
-            .status()
-            .unwrap();
-        assert!(status.success());
+        make_tarball(&src, &tarball);
 
         write(&root.join("patchq.toml"), CONFIG);
         write(&root.join("config.toml"), "[rust]\ndescription = \"x\"\n");
         write(&root.join("patches/series"), "# patchq series: one patch file per line, in the order they apply.\n");
         write(&root.join("src-overlay/Cargo.toml"), "[workspace]\nmembers = [\"compiler\"]\n");
         write(&root.join("src-overlay/.gitignore"), "/build/\n/config.toml\n");
-        Fork { _tmp: tmp, root, home, tarball }
+        Fork { _tmp: tmp, root, home, tarball, src }
+    }
+
+    /// Another base: the fake one at `version`, changed by `edit`, as a tarball.
+    fn base_variant(&self, version: &str, edit: impl Fn(&Path)) -> PathBuf {
+        let top = self.root.parent().unwrap().join(format!("v{version}")).join(format!("rustc-{version}-src"));
+        std::fs::create_dir_all(top.parent().unwrap()).unwrap();
+        assert!(Command::new("cp").arg("-r").arg(&self.src).arg(&top).status().unwrap().success());
+        write(&top.join("version"), &format!("{version} (abcdef012 2025-04-03)\n"));
+        write(&top.join("git-commit-hash"), "abcdef0123456789abcdef0123456789abcdef01\n");
+        edit(&top);
+        let tarball = top.parent().unwrap().join(format!("rustc-{version}-src.tar.xz"));
+        make_tarball(&top, &tarball);
+        tarball
     }
 
     fn tree(&self) -> PathBuf {
@@ -157,11 +183,20 @@ impl Fork {
 
     /// Commits an edit in the work tree as a new patch.
     fn commit_patch(&self, file: &str, from: &str, to: &str, subject: &str) {
+        self.commit_with(file, from, to, &format!("{subject}\n\nWhy.\n\n{TRAILERS}"));
+    }
+
+    /// Commits an edit in the work tree with a full commit message.
+    fn commit_with(&self, file: &str, from: &str, to: &str, message: &str) {
         let path = self.tree().join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(from), "{file} has no `{from}`");
         std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-        git(&self.tree(), &["commit", "-q", "-a", "-m", &format!("{subject}\n\nWhy.\n\n{TRAILERS}")]);
+        git(&self.tree(), &["commit", "-q", "-a", "-m", message]);
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap()
     }
 
     /// Two patches: one on a.rs, one on b.rs, written to patches/.
@@ -480,4 +515,296 @@ fn check_on_a_fresh_fork_leaves_a_tree_that_build_files_do_not_dirty() {
     write(&fork.tree().join("build/cache/2025-01-09/stage0.tar.xz"), "x");
     write(&fork.tree().join("config.toml"), "x");
     fork.ok(&["apply"]);
+}
+
+/// A queue with two upstream PRs (one of two commits, depending on the
+/// other PR) and a fork-only patch.
+fn fork_with_prs() -> Fork {
+    let fork = Fork::new();
+    fork.apply();
+    fork.commit_with(
+        "compiler/a.rs",
+        "a line 10\n",
+        "a line 10 patched\n",
+        "codegen: patch a\n\nWhy a.\n\nr? @reviewer\n\nTopic: codegen\nUpstream: rust-lang/rust#100\nFixes: rust-lang/rust#101\nStatus: open",
+    );
+    fork.commit_with(
+        "compiler/a.rs",
+        "a line 12\n",
+        "a line 12 gpu\n",
+        "gpu: patch b\n\nWhy b, which needs a.\n\nTopic: gpu\nUpstream: rust-lang/rust#200\nTracking: rust-lang/rust#201\n\
+         Status: not-forwarded\nDepends-on: codegen-patch-a.patch",
+    );
+    fork.commit_with(
+        "compiler/b.rs",
+        "b line 5\n",
+        "b line 5 gpu\n",
+        "gpu: patch c\n\nThe second commit of the PR.\n\ncc @gpu-people\n\nTopic: gpu\nUpstream: rust-lang/rust#200\nStatus: not-forwarded",
+    );
+    fork.commit_with(
+        "compiler/b.rs",
+        "b line 25\n",
+        "b line 25 fork\n",
+        "gpu: fork-only tweak\n\nOnly here.\n\nTopic: gpu\nUpstream: none\nStatus: fork-only",
+    );
+    fork.ok(&["refresh"]);
+    fork
+}
+
+#[test]
+fn export_makes_a_branch_per_pr_on_the_pristine_base_with_a_description() {
+    let fork = fork_with_prs();
+    let tree = fork.tree();
+    let out = fork.ok(&["export", "gpu"]);
+    assert!(out.contains("gpu-fork-only-tweak.patch: fork-only, not exported"), "{out}");
+    assert!(out.contains("pr/gpu-patch-b: rust-lang/rust#200 (2 commit(s), 1 dependency commit(s))"), "{out}");
+
+    // The dependency first, then the PR's commits, right on the pristine
+    // base: no overlay commit, no fork trailers.
+    let log = git(&tree, &["log", "--format=%s", "pr/gpu-patch-b"]);
+    expect![[r#"
+        gpu: patch c
+        gpu: patch b
+        codegen: patch a
+        base: Rust 1.85.0 (4d91de4e4)
+    "#]]
+    .assert_eq(&log);
+    let message = git(&tree, &["log", "-1", "--format=%B", "pr/gpu-patch-b~1"]);
+    assert_eq!(message, "gpu: patch b\n\nWhy b, which needs a.\n\n");
+    assert_eq!(git(&tree, &["log", "-1", "--format=%an %ad", "--date=iso", "pr/gpu-patch-b"]), "A U Thor 2025-03-01 12:00:00 +0100\n");
+    let base = git(&tree, &["rev-parse", "refs/patchq/base"]);
+    assert_eq!(git(&tree, &["rev-parse", "pr/gpu-patch-b~3"]), base);
+    assert_eq!(
+        git(&tree, &["show", "pr/gpu-patch-b:Cargo.toml"]),
+        "[workspace]\nmembers = [\"compiler\", \"src/tools/miri\"]\n",
+        "the base's Cargo.toml, not the overlay's"
+    );
+
+    let description = fork.read("export/gpu-patch-b.md");
+    expect![[r#"
+        gpu: patch b
+
+        ### gpu: patch b
+
+        Why b, which needs a.
+
+        ### gpu: patch c
+
+        The second commit of the PR.
+
+        ### Not part of this PR
+
+        The branch starts with the commits of the changes this PR depends on. They are **not part of this PR**; they are reviewed in their own:
+
+        - codegen: patch a (rust-lang/rust#100, open)
+
+        Depends on rust-lang/rust#100.
+        Tracking: rust-lang/rust#201
+
+        cc @gpu-people
+    "#]]
+    .assert_eq(&description);
+
+    fork.ok(&["export", "codegen-patch-a"]);
+    expect![[r#"
+        codegen: patch a
+
+        Why a.
+
+        Fixes rust-lang/rust#101
+
+        r? @reviewer
+    "#]]
+    .assert_eq(&fork.read("export/codegen-patch-a.md"));
+    assert_eq!(git(&tree, &["log", "--format=%s", "pr/codegen-patch-a"]), "codegen: patch a\nbase: Rust 1.85.0 (4d91de4e4)\n");
+
+    // Exporting again makes the very same commits; a branch that moved
+    // (review fixes on it) is not replaced without --force.
+    let before = git(&tree, &["rev-parse", "pr/gpu-patch-b"]);
+    fork.ok(&["export", "gpu"]);
+    assert_eq!(git(&tree, &["rev-parse", "pr/gpu-patch-b"]), before);
+    git(&tree, &["update-ref", "refs/heads/pr/gpu-patch-b", "pr/gpu-patch-b~1"]);
+    let err = fork.fails(&["export", "gpu"], 1);
+    assert!(err.contains("branch pr/gpu-patch-b exists at") && err.contains("--force"), "{err}");
+    fork.ok(&["export", "gpu", "--force"]);
+    assert_eq!(git(&tree, &["rev-parse", "pr/gpu-patch-b"]), before);
+
+    // Onto a commit that already has the dependency, the branch does not carry it.
+    let with_a = git(&tree, &["rev-parse", "pr/codegen-patch-a"]);
+    let out = fork.ok(&["export", "gpu", "--onto", with_a.trim(), "--force"]);
+    assert!(out.contains("codegen-patch-a.patch: already in"), "{out}");
+    assert_eq!(git(&tree, &["rev-parse", "pr/gpu-patch-b~2"]), with_a);
+    assert!(!fork.read("export/gpu-patch-b.md").contains("Not part of this PR"));
+
+    // Into another repository (a rust-lang/rust clone), onto one of its commits.
+    let upstream = fork.root.parent().unwrap().join("upstream-clone");
+    git(fork.root.parent().unwrap(), &["clone", "-q", &tree.to_string_lossy(), "upstream-clone"]);
+    let upstream_s = upstream.to_string_lossy().into_owned();
+    fork.ok(&["export", "codegen", "--into", &upstream_s, "--onto", base.trim()]);
+    assert_eq!(git(&upstream, &["rev-parse", "pr/codegen-patch-a"]), git(&tree, &["rev-parse", "pr/codegen-patch-a"]));
+    let err = fork.fails(&["export", "codegen", "--into", &upstream_s], 2);
+    assert!(err.contains("--onto"), "--into needs --onto: {err}");
+
+    let err = fork.fails(&["export", "gpu-fork-only-tweak"], 1);
+    assert!(err.contains("fork-only") && err.contains("no pull request"), "{err}");
+    let err = fork.fails(&["export", "nonsense"], 1);
+    assert!(err.contains("neither a patch of the series nor a topic (topics: codegen, gpu)"), "{err}");
+}
+
+#[test]
+fn export_check_builds_base_overlay_dependencies_and_the_pr() {
+    let fork = fork_with_prs();
+    for file in STAGE0_FILES {
+        write(&fork.tree().join("build/cache/2025-01-09").join(file), std::str::from_utf8(FAKE_STAGE0).unwrap());
+    }
+    let out = fork.ok(&["export", "gpu", "--check"]);
+    assert!(out.contains("pr/gpu-patch-b on base + overlay: x.py check compiler: builds"), "{out}");
+    let check = fork.root.join(".rust.patchq-check");
+    let checked = git(&check, &["log", "--format=%s"]);
+    expect![[r#"
+        gpu: patch c
+        gpu: patch b
+        codegen: patch a
+        overlay: build fix-ups for the offline base
+        base: Rust 1.85.0 (4d91de4e4)
+    "#]]
+    .assert_eq(&checked);
+}
+
+/// Makes the fork's own directory a git repository with its current files.
+fn commit_fork(fork: &Fork, message: &str) {
+    let root = &fork.root;
+    if !root.join(".git").exists() {
+        git(root, &["init", "-q"]);
+        write(&root.join(".gitignore"), "/rust/\n/.rust.patchq-*\n/export/\n");
+    }
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", message]);
+}
+
+#[test]
+fn diff_shows_what_changed_in_each_patch_since_a_tag() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    commit_fork(&fork, "series v1");
+    git(&fork.root, &["tag", "v1"]);
+
+    // v2: patch b changes its hunk, a new patch comes, patch a stays.
+    let tree = fork.tree();
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 patched better\n")).unwrap();
+    git(&tree, &["commit", "-q", "-a", "--amend", "--no-edit"]);
+    fork.commit_patch("compiler/a.rs", "a line 25\n", "a line 25 new\n", "codegen: patch c");
+    fork.ok(&["refresh"]);
+
+    let out = fork.patchq(&["diff", "v1"]);
+    assert!(out.status.success(), "{}", both(&out));
+    expect![[r#"
+        base: Rust 1.85.0 (4d91de4e4819), unchanged since v1
+        1: codegen-patch-a.patch = 1: codegen-patch-a.patch
+        2: codegen-patch-b.patch ! 2: codegen-patch-b.patch
+            @@ -14,7 +14,7 @@ diff --git a/compiler/b.rs b/compiler/b.rs
+              b line 18
+              b line 19
+             -b line 20
+            -+b line 20 patched
+            ++b line 20 patched better
+              b line 21
+              b line 22
+              b line 23
+        -: -------------------- > 3: codegen-patch-c.patch
+        1 unchanged, 1 changed, 1 added, 0 dropped since v1
+    "#]]
+    .assert_eq(&String::from_utf8(out.stdout).unwrap());
+
+    let err = fork.fails(&["diff", "no-such-tag"], 1);
+    assert!(err.contains("`no-such-tag` is not a commit or tag"), "{err}");
+}
+
+#[test]
+fn rebase_drops_a_patch_the_new_base_already_has_only_when_told() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let head = fork.head();
+    // 1.86.0 has patch a's change, and b.rs moved down by two lines.
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &numbered("a", 30).replace("a line 10\n", "a line 10 patched\n"));
+        write(&top.join("compiler/b.rs"), &format!("// new\n// lines\n{}", numbered("b", 30)));
+    });
+    let v2 = v2.to_string_lossy().into_owned();
+
+    let err = fork.fails(&["rebase", "--onto", &v2], 6);
+    assert!(err.contains("already upstream") && err.contains("codegen-patch-a.patch"), "{err}");
+    assert!(err.contains("nothing was changed") && err.contains("--drop-merged"), "{err}");
+    assert_eq!(fork.head(), head);
+
+    let out = fork.ok(&["rebase", "--onto", &v2, "--drop-merged"]);
+    assert!(out.contains("rebased 1 patch(es) onto Rust 1.86.0"), "{out}");
+    assert!(out.contains("dropped as already upstream: codegen-patch-a.patch"), "{out}");
+    assert!(out.contains("patchq refresh"), "{out}");
+    assert_eq!(git(&fork.tree(), &["log", "--format=%s"]), "codegen: patch b\noverlay: build fix-ups for the offline base\nbase: Rust 1.86.0 (abcdef012)\n");
+    assert_eq!(git(&fork.tree(), &["status", "--porcelain"]), "");
+
+    // The old patch files would undo the rebase: apply waits for refresh.
+    let err = fork.fails(&["apply"], 4);
+    assert!(err.contains("was rebased") && err.contains("run `patchq refresh` first"), "{err}");
+    fork.ok(&["refresh"]);
+    let series = fork.read("patches/series");
+    assert!(series.contains("# base-version: 1.86.0\n# base-commit: abcdef0123456789abcdef0123456789abcdef01\n# base-source: tarball\n"), "{series}");
+    assert!(series.ends_with("\ncodegen-patch-b.patch\n"), "{series}");
+    assert!(!fork.patch_path("codegen-patch-a.patch").exists());
+    fork.ok(&["refresh", "--check"]);
+    fork.ok(&["apply"]);
+    fork.ok(&["check"]);
+}
+
+#[test]
+fn rebase_conflict_stops_abort_restores_and_continue_completes() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let tree = fork.tree();
+    let head = fork.head();
+    let state = std::fs::read(tree.join(".git/patchq/state.toml")).unwrap();
+    let (a, b) = (fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs"));
+    let base_ref = git(&tree, &["rev-parse", "refs/patchq/base"]);
+    // 1.86.0 changed the line patch b changes, and moved a.rs down.
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &format!("// new\n{}", numbered("a", 30)));
+        write(&top.join("compiler/b.rs"), &numbered("b", 30).replace("b line 20\n", "b line 20 upstream\n"));
+    });
+    let v2 = v2.to_string_lossy().into_owned();
+
+    let err = fork.fails(&["rebase", "--onto", &v2], 3);
+    assert!(err.contains("patch 2/2 `codegen-patch-b.patch` conflicts with the new base (1 before it moved)"), "{err}");
+    assert!(err.contains("conflicted files") && err.contains("  compiler/b.rs"), "{err}");
+    assert!(err.contains("patchq rebase --continue") && err.contains("patchq rebase --abort"), "{err}");
+    let conflicted = fork.read("rust/compiler/b.rs");
+    assert!(conflicted.contains("<<<<<<<") && conflicted.contains("b line 20 upstream"), "{conflicted}");
+    assert!(fork.read("rust/compiler/a.rs").starts_with("// new\n"), "patch a moved onto the new base");
+    let err = fork.fails(&["apply"], 4);
+    assert!(err.contains("in the middle of `patchq rebase`"), "{err}");
+
+    // --abort: exactly the previous state.
+    fork.ok(&["rebase", "--abort"]);
+    assert_eq!(fork.head(), head);
+    assert_eq!(std::fs::read(tree.join(".git/patchq/state.toml")).unwrap(), state);
+    assert_eq!((fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs")), (a, b));
+    assert_eq!(git(&tree, &["status", "--porcelain"]), "");
+    assert_eq!(git(&tree, &["rev-parse", "refs/patchq/base"]), base_ref);
+    assert!(!tree.join(".git/patchq/rebase.toml").exists());
+    fork.ok(&["apply"]);
+
+    // Again, and this time resolve.
+    fork.fails(&["rebase", "--onto", &v2], 3);
+    let err = fork.fails(&["rebase", "--continue"], 1);
+    assert!(err.contains("still conflicted") && err.contains("compiler/b.rs"), "{err}");
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n")).unwrap();
+    git(&tree, &["add", "compiler/b.rs"]);
+    let out = fork.ok(&["rebase", "--continue"]);
+    assert!(out.contains("rebased 2 patch(es) onto Rust 1.86.0") && out.contains("resolved by hand: codegen-patch-b.patch"), "{out}");
+    fork.ok(&["refresh"]);
+    let patch = fork.read("patches/codegen-patch-b.patch");
+    assert!(patch.contains("-b line 20 upstream\n+b line 20 upstream, patched\n"), "{patch}");
+    assert!(fork.read("patches/series").contains("# base-version: 1.86.0\n"));
+    fork.ok(&["refresh", "--check"]);
+    fork.ok(&["check"]);
 }

@@ -12,7 +12,7 @@
 //! queue in a separate checkout, remembering the trees that passed.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -118,65 +118,82 @@ fn apply_all(
 /// `x.py check compiler` on every prefix of the queue, in a separate git
 /// worktree so that the main tree's files (and its build) are untouched.
 fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[String]) -> Result<()> {
-    // x.py needs LLVM 19 and friends; on a new machine this runs before `build` would install them.
-    host::ensure_phase()?;
-    // The checkout lives beside the work tree, not inside it: cargo reads
-    // `.cargo/config.toml` from every parent directory, and the work tree's
-    // may be the base's (which points crates.io at `vendor/`).
-    let check_dir = worktree::beside(&tree.path, "check");
-    let git = &tree.git;
-    // Reuse the checkout (and its build) only while git still knows it as a
-    // worktree of this repository; a work tree made anew orphans it.
-    let listed = git.run(["worktree", "list", "--porcelain"])?;
-    let registered = listed.lines().any(|l| l.strip_prefix("worktree ").map(Path::new) == Some(check_dir.as_path()));
-    if !registered {
-        if check_dir.exists() {
-            // patchq's own scratch checkout: nothing in it is anyone's work.
-            fs_err::remove_dir_all(&check_dir)?;
-        }
-        git.run(["worktree", "prune"])?;
-        let first = prefixes.first().map_or(tree.state.head(), String::as_str);
-        git.cmd(["worktree", "add", "--detach", "--quiet"]).arg(&check_dir).arg(first).read()?;
-    }
-    // stage0 comes from the main tree's cache, config from the template.
-    Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
-    let cache_link = check_dir.join("build").join("cache");
-    if !cache_link.exists() {
-        fs_err::create_dir_all(check_dir.join("build"))?;
-        std::os::unix::fs::symlink(tree.path.join("build").join("cache"), &cache_link)
-            .with_context(|| format!("linking {}", cache_link.display()))?;
-    }
-    xpy::write_config(&ctx.loaded.config_template(), &check_dir, "patchq check", false)?;
-    let config_hash = sha256_hex(&fs_err::read(check_dir.join("config.toml"))?);
-
-    let record = git.git_dir().join("patchq").join("checked");
-    let mut passed: BTreeSet<String> = fs_err::read_to_string(&record)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let check_git = Git::open(&check_dir);
+    let first = prefixes.first().map_or(tree.state.head(), String::as_str);
+    let mut checker = Checker::prepare(ctx, tree, first)?;
     for (i, commit) in prefixes.iter().enumerate() {
         let name = &queue.patches[i].name;
-        let key = format!("{} {}", git.tree_of(commit)?, &config_hash[..16]);
         let label = format!("prefix {}/{} (through {name})", i + 1, prefixes.len());
-        if passed.contains(&key) {
-            ui::note(format!("{label}: x.py check passed before on this exact tree {}; not re-run", short(&key)));
-            continue;
-        }
-        check_git.run(["checkout", "--quiet", "--detach", commit])?;
-        let phase = ui::phase(format!("{label}: x.py check compiler"));
-        XPy::new(&check_dir)
-            .run(&["check", "compiler"])
-            .with_context(|| format!("{label} does not build: the queue is broken at {name}"))?;
-        phase.done("builds");
-        passed.insert(key);
-        write_lines(&record, &passed)?;
+        checker.check(commit, &label).with_context(|| format!("{label} does not build: the queue is broken at {name}"))?;
     }
     ui::out(format!("check --build-each: all {} prefixes build", prefixes.len()));
     Ok(())
 }
 
+/// Runs `x.py check compiler` on commits of the work tree's repository in
+/// the checkout beside it (`.<tree>.patchq-check`), remembering the trees
+/// that passed so that an unchanged tree is not checked twice.
+pub struct Checker {
+    dir: PathBuf,
+    git: Git,
+    config_hash: String,
+    record: PathBuf,
+    passed: BTreeSet<String>,
+}
+
+impl Checker {
+    /// Makes (or reuses) the checkout, starting it at `first`, with stage0
+    /// and a config.toml from the template.
+    pub fn prepare(ctx: &Ctx, tree: &WorkTree, first: &str) -> Result<Checker> {
+        // x.py needs LLVM 19 and friends; on a new machine this runs before `build` would install them.
+        host::ensure_phase()?;
+        // The checkout lives beside the work tree, not inside it: cargo reads
+        // `.cargo/config.toml` from every parent directory, and the work tree's
+        // may be the base's (which points crates.io at `vendor/`).
+        let check_dir = worktree::beside(&tree.path, "check");
+        let git = &tree.git;
+        // Reuse the checkout (and its build) only while git still knows it as a
+        // worktree of this repository; a work tree made anew orphans it.
+        let listed = git.run(["worktree", "list", "--porcelain"])?;
+        let registered =
+            listed.lines().any(|l| l.strip_prefix("worktree ").map(Path::new) == Some(check_dir.as_path()));
+        if !registered {
+            if check_dir.exists() {
+                // patchq's own scratch checkout: nothing in it is anyone's work.
+                fs_err::remove_dir_all(&check_dir)?;
+            }
+            git.run(["worktree", "prune"])?;
+            git.cmd(["worktree", "add", "--detach", "--quiet"]).arg(&check_dir).arg(first).read()?;
+        }
+        // stage0 comes from the main tree's cache, config from the template.
+        Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
+        let cache_link = check_dir.join("build").join("cache");
+        if !cache_link.exists() {
+            fs_err::create_dir_all(check_dir.join("build"))?;
+            std::os::unix::fs::symlink(tree.path.join("build").join("cache"), &cache_link)
+                .with_context(|| format!("linking {}", cache_link.display()))?;
+        }
+        xpy::write_config(&ctx.loaded.config_template(), &check_dir, "patchq check", false)?;
+        let config_hash = sha256_hex(&fs_err::read(check_dir.join("config.toml"))?);
+        let record = git.git_dir().join("patchq").join("checked");
+        let passed = fs_err::read_to_string(&record).unwrap_or_default().lines().map(str::to_owned).collect();
+        Ok(Checker { git: Git::open(&check_dir), dir: check_dir, config_hash, record, passed })
+    }
+
+    /// `x.py check compiler` on `commit`, unless its tree passed before.
+    pub fn check(&mut self, commit: &str, label: &str) -> Result<()> {
+        let key = format!("{} {}", self.git.tree_of(commit)?, &self.config_hash[..16]);
+        if self.passed.contains(&key) {
+            ui::note(format!("{label}: x.py check passed before on this exact tree {}; not re-run", short(&key)));
+            return Ok(());
+        }
+        self.git.run(["checkout", "--quiet", "--detach", commit])?;
+        let phase = ui::phase(format!("{label}: x.py check compiler"));
+        XPy::new(&self.dir).run(&["check", "compiler"])?;
+        phase.done("builds");
+        self.passed.insert(key);
+        write_lines(&self.record, &self.passed)
+    }
+}
 fn write_lines(path: &Path, lines: &BTreeSet<String>) -> Result<()> {
     let mut text = lines.iter().cloned().collect::<Vec<_>>().join("\n");
     text.push('\n');

@@ -4,6 +4,9 @@
 pub mod apply;
 pub mod build;
 pub mod check;
+pub mod diff;
+pub mod export;
+pub mod rebase;
 pub mod refresh;
 pub mod status;
 pub mod test;
@@ -64,7 +67,7 @@ impl Ctx {
         let source = source.unwrap_or(BaseSource::Debian);
         if let Some(tree) = WorkTree::open(&self.tree)? {
             if explicit {
-                let id = source.id(cfg)?;
+                let id = source.id(cfg, &self.cache)?;
                 if id != tree.state.base {
                     bail!(
                         "{} was made from another base ({}); to switch to {id}, move the tree away \
@@ -77,14 +80,10 @@ impl Ctx {
             return Ok((tree, Created::No));
         }
         let phase = ui::phase(format!("creating the work tree {}", self.tree.display()));
-        let id = source.id(cfg)?;
+        let id = source.id(cfg, &self.cache)?;
         let extracted = source.extract(cfg, &self.cache, &self.tree)?;
-        let message = format!(
-            "base: Rust {} ({})\n\nThe pristine sources, without vendor/ (cargo reads crates.io).\nSource: {id}\n",
-            cfg.version,
-            &cfg.commit[..cfg.commit.len().min(9)]
-        );
-        let tree = WorkTree::create(&self.tree, &id, &extracted, &message, self.base_date())?;
+        let record = source.record(cfg, &id, &extracted)?;
+        let tree = WorkTree::create(&self.tree, &id, record, &extracted, self.base_date())?;
         phase.done(format!("base commit {}", crate::worktree::short(&tree.state.base_commit)));
         Ok((tree, Created::Yes))
     }
@@ -118,7 +117,7 @@ impl BaseArgs {
         };
         Ok(match (&self.base_tarball, &self.base_git) {
             (Some(tarball), _) => Some(BaseSource::Tarball(abs(tarball)?)),
-            (_, Some(checkout)) => Some(BaseSource::Git(abs(checkout)?)),
+            (_, Some(checkout)) => Some(BaseSource::Git { path: abs(checkout)?, rev: "HEAD".to_owned() }),
             _ => None,
         })
     }

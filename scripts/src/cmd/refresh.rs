@@ -15,9 +15,9 @@ use anyhow::{Result, bail};
 use super::Ctx;
 use crate::patch::PatchMeta;
 use crate::queue::{self, Queue, sha256_hex};
-use crate::series::{self, Series};
+use crate::series::{self, BaseRecord};
 use crate::ui;
-use crate::worktree::{Applied, WorkTree, short};
+use crate::worktree::{Applied, WorkTree, rebase_state_path, short};
 
 /// One patch file as refresh would write it.
 struct Generated {
@@ -31,6 +31,13 @@ pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
     let Some(mut tree) = WorkTree::open(&ctx.tree)? else {
         bail!("{} does not exist: there is nothing to refresh from (`patchq apply` creates it)", ctx.tree.display());
     };
+    if rebase_state_path(&tree.path).is_file() {
+        bail!(
+            "{} is in the middle of `patchq rebase`: finish it (`patchq rebase --continue`) or \
+             abort it before refreshing",
+            tree.path.display()
+        );
+    }
     let dirty = tree.git.dirty_files()?;
     if !dirty.is_empty() {
         ui::warn(format!(
@@ -42,8 +49,11 @@ pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
     let old = Queue::load(&ctx.loaded.patches_dir())?;
     let generated = generate(&tree, &old)?;
     let mut series = old.series.clone();
+    if series.header.is_empty() {
+        series.header.push("# patchq series: one patch file per line, in the order they apply.".to_owned());
+    }
     series.patches = generated.iter().map(|g| g.name.clone()).collect();
-    record_base(ctx, &tree, &mut series);
+    series.set_base(&base_record(ctx, &tree));
     let series_text = series.render();
 
     let dir = ctx.loaded.patches_dir();
@@ -86,6 +96,9 @@ pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
         .iter()
         .map(|g| Applied { name: g.name.clone(), hash: sha256_hex(g.content.as_bytes()), commit: g.commit.clone() })
         .collect();
+    if let Some(from) = tree.state.rebased_from.take() {
+        ui::note(format!("the queue's move from {from} is now in patches/"));
+    }
     tree.save_state()?;
     if stale.is_empty() {
         ui::out("patches/ was already up to date");
@@ -146,17 +159,18 @@ fn generate(tree: &WorkTree, old: &Queue) -> Result<Vec<Generated>> {
     Ok(out)
 }
 
-/// Writes the base the queue applies to into the series header.
-pub fn record_base(ctx: &Ctx, tree: &WorkTree, series: &mut Series) {
-    let cfg = &ctx.loaded.config.base;
-    if series.header.is_empty() {
-        series.header.push("# patchq series: one patch file per line, in the order they apply.".to_owned());
+/// The base the work tree's queue applies to, as the series header records it.
+pub fn base_record(ctx: &Ctx, tree: &WorkTree) -> BaseRecord {
+    if let Some(record) = &tree.state.record {
+        return record.clone();
     }
-    let source = tree.state.base.split(" sha256:").next().unwrap_or(&tree.state.base).to_owned();
-    let sha = tree.state.base.split_once("sha256:").map_or("", |(_, s)| s).to_owned();
-    for (key, value) in series::BASE_KEYS.iter().zip([cfg.version.clone(), cfg.commit.clone(), source, sha]) {
-        if !value.is_empty() {
-            series.set_header_value(key, &value);
-        }
+    // A tree made before patchq recorded its base: the pinned one.
+    let cfg = &ctx.loaded.config.base;
+    let base = &tree.state.base;
+    BaseRecord {
+        version: cfg.version.clone(),
+        commit: Some(cfg.commit.clone()),
+        source: base.split(" sha256:").next().unwrap_or(base).to_owned(),
+        sha256: base.split_once("sha256:").map(|(_, s)| s.to_owned()),
     }
 }
