@@ -188,19 +188,7 @@ impl Git {
     /// with no fuzz (git apply's default: every context line must match),
     /// and returns the resulting tree.
     pub fn apply_to_tree(&self, parent: &str, patch: &Path) -> Result<Result<String, ApplyFailure>> {
-        let index = self.scratch_index()?;
-        self.with_index(&index, &["read-tree", parent]).read()?;
-        let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
-        let out = self
-            .with_index(&index, &["apply", "--cached", "--whitespace=nowarn", &patch.to_string_lossy()])
-            .output()?;
-        if !out.status.success() {
-            fs_err::remove_file(&index)?;
-            return Ok(Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr }));
-        }
-        let tree = self.with_index(&index, &["write-tree"]).read()?;
-        fs_err::remove_file(&index)?;
-        Ok(Ok(tree.trim().to_owned()))
+        self.apply_in_scratch(parent, patch, &[])
     }
 
     /// Like [`Git::apply_to_tree`], but falls back to a 3-way merge with
@@ -208,32 +196,35 @@ impl Git {
     /// A merge that conflicts is a failure; nothing is written anywhere but
     /// the object store.
     pub fn apply_3way_to_tree(&self, parent: &str, patch: &Path) -> Result<Result<String, ApplyFailure>> {
-        let index = self.scratch_index()?;
-        self.with_index(&index, &["read-tree", parent]).read()?;
-        let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
-        let out = self
-            .with_index(&index, &["apply", "--cached", "--3way", "--whitespace=nowarn", &patch.to_string_lossy()])
-            .output()?;
-        let result = if out.status.success() {
-            Ok(self.with_index(&index, &["write-tree"]).read()?.trim().to_owned())
-        } else {
-            Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr })
-        };
-        fs_err::remove_file(&index)?;
-        Ok(result)
+        self.apply_in_scratch(parent, patch, &["--3way"])
     }
 
     /// Whether the tree of `commit` already contains the patch's change:
     /// the patch applies in reverse, exactly.
     pub fn contains_patch(&self, commit: &str, patch: &Path) -> Result<bool> {
+        Ok(self.apply_in_scratch(commit, patch, &["--check", "--reverse"])?.is_ok())
+    }
+
+    /// `git apply --cached <flags>` on the tree of `parent` in a private
+    /// index; the resulting tree (unless `--check`), or why it failed.
+    fn apply_in_scratch(&self, parent: &str, patch: &Path, flags: &[&str]) -> Result<Result<String, ApplyFailure>> {
         let index = self.scratch_index()?;
-        self.with_index(&index, &["read-tree", commit]).read()?;
+        self.with_index(&index, &["read-tree", parent]).read()?;
         let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
         let out = self
-            .with_index(&index, &["apply", "--cached", "--check", "--reverse", &patch.to_string_lossy()])
+            .with_index(&index, &["apply", "--cached", "--whitespace=nowarn"])
+            .args(flags)
+            .arg(&patch)
             .output()?;
+        let result = if !out.status.success() {
+            Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr })
+        } else if flags.contains(&"--check") {
+            Ok(String::new())
+        } else {
+            Ok(self.with_index(&index, &["write-tree"]).read()?.trim().to_owned())
+        };
         fs_err::remove_file(&index)?;
-        Ok(out.status.success())
+        Ok(result)
     }
 
     /// Applies a patch to the index and the files with a 3-way merge,
