@@ -132,6 +132,19 @@ pub struct TestConfig {
     /// and listed in the summary, never counted as passed.
     #[serde(default)]
     pub known_failures: Vec<KnownFailure>,
+    /// Existing tests `patchq test` runs too, beside what the patches add
+    /// and the suites it always runs: the neighbours a patch could break.
+    #[serde(default)]
+    pub also: Vec<AlsoRun>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AlsoRun {
+    /// A test file or directory under `tests/<suite>/`.
+    pub path: String,
+    /// Why it is run: which patch it guards.
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize)]

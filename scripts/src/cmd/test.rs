@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Result, bail};
 
 use super::Ctx;
+use crate::config::AlsoRun;
 use crate::patch::ChangeKind;
 use crate::queue::Queue;
 use crate::worktree::WorkTree;
@@ -30,7 +31,12 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         bail!("{} does not match patches/: run `patchq build` (or `patchq apply`) first", tree.path.display());
     }
 
-    let plan = test_plan(&queue);
+    let mut plan = test_plan(&queue);
+    let also = &ctx.loaded.config.test.also;
+    if let Some(missing) = also.iter().find(|a| !tree.path.join(&a.path).exists()) {
+        bail!("[test] also: {} does not exist in {} ({})", missing.path, tree.path.display(), missing.reason);
+    }
+    add_also(&mut plan, also)?;
     let known = &ctx.loaded.config.test.known_failures;
     let xpy = XPy::new(&tree.path);
     let mut results: Vec<SuiteResult> = Vec::new();
@@ -72,6 +78,21 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     ui::out(format!("summary: {passed} passed, {failed} failed, {ignored} skipped"));
     if failed > 0 || !broken.is_empty() {
         bail!("patchq test: {failed} test(s) failed{}", if broken.is_empty() { "" } else { ", and a suite did not run" });
+    }
+    Ok(())
+}
+
+/// Adds `[test] also` to the plan, unless a whole suite already covers it.
+fn add_also(plan: &mut BTreeMap<String, BTreeSet<String>>, also: &[AlsoRun]) -> Result<()> {
+    for a in also {
+        let Some(suite) = a.path.strip_prefix("tests/").and_then(|p| p.split('/').next()).filter(|s| !s.is_empty())
+        else {
+            bail!("[test] also: `{}` is not under tests/<suite>/", a.path);
+        };
+        let entry = plan.entry(suite.to_owned()).or_default();
+        if !entry.contains(&format!("tests/{suite}")) {
+            entry.insert(a.path.clone());
+        }
     }
     Ok(())
 }
@@ -118,4 +139,20 @@ pub fn test_plan(queue: &Queue) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn also_runs_join_the_plan_unless_their_suite_runs_whole() {
+        let mut plan = BTreeMap::from([("codegen".to_owned(), BTreeSet::from(["tests/codegen".to_owned()]))]);
+        let also = |path: &str| AlsoRun { path: path.to_owned(), reason: "why".to_owned() };
+        add_also(&mut plan, &[also("tests/run-make/lto-smoke"), also("tests/codegen/lto.rs")]).unwrap();
+        assert_eq!(plan["run-make"], BTreeSet::from(["tests/run-make/lto-smoke".to_owned()]));
+        assert_eq!(plan["codegen"], BTreeSet::from(["tests/codegen".to_owned()]), "tests/codegen runs whole");
+        let err = add_also(&mut plan, &[also("compiler/x.rs")]).unwrap_err().to_string();
+        assert!(err.contains("is not under tests/<suite>/"), "{err}");
+    }
 }
