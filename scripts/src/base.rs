@@ -114,8 +114,7 @@ impl BaseSource {
     /// themselves (`version` / `src/version`, `git-commit-hash`) where the
     /// configuration does not pin it.
     pub fn record(&self, cfg: &BaseConfig, id: &str, extracted: &Path) -> Result<BaseRecord> {
-        let source = id.split(" sha256:").next().unwrap_or(id).to_owned();
-        let sha256 = id.split_once("sha256:").map(|(_, s)| s.to_owned());
+        let (source, sha256) = split_id(id);
         if let BaseSource::Debian = self {
             return Ok(BaseRecord { version: cfg.version.clone(), commit: Some(cfg.commit.clone()), source, sha256 });
         }
@@ -130,6 +129,15 @@ impl BaseSource {
             _ => read("git-commit-hash"),
         };
         Ok(BaseRecord { version, commit, source, sha256 })
+    }
+}
+
+/// A base id (see [`BaseSource::id`]) as the series header records it: the
+/// source without its checksum, and the checksum when there is one.
+pub fn split_id(id: &str) -> (String, Option<String>) {
+    match id.split_once(" sha256:") {
+        Some((source, sha)) => (source.to_owned(), Some(sha.to_owned())),
+        None => (id.to_owned(), None),
     }
 }
 

@@ -199,6 +199,15 @@ impl Git {
         self.apply_in_scratch(parent, patch, &["--3way"])
     }
 
+    /// [`Git::apply_to_tree`], falling back to [`Git::apply_3way_to_tree`]:
+    /// the tree and whether it took a 3-way merge.
+    pub fn apply_to_tree_or_merge(&self, parent: &str, patch: &Path) -> Result<Result<(String, bool), ApplyFailure>> {
+        if let Ok(tree) = self.apply_to_tree(parent, patch)? {
+            return Ok(Ok((tree, false)));
+        }
+        Ok(self.apply_3way_to_tree(parent, patch)?.map(|tree| (tree, true)))
+    }
+
     /// Whether the tree of `commit` already contains the patch's change:
     /// the patch applies in reverse, exactly.
     pub fn contains_patch(&self, commit: &str, patch: &Path) -> Result<bool> {

@@ -65,6 +65,12 @@ pub struct Applied {
 }
 
 impl State {
+    /// Whether the recorded patches are exactly the queue's (names and file hashes).
+    pub fn has_patches_of(&self, queue: &Queue) -> bool {
+        self.patches.len() == queue.patches.len()
+            && self.patches.iter().zip(&queue.patches).all(|(a, p)| a.name == p.name && a.hash == p.hash)
+    }
+
     /// The commit `main` should point at.
     pub fn head(&self) -> &str {
         match self.patches.last() {
@@ -277,6 +283,15 @@ impl WorkTree {
         self.overlay_commit_on(&self.state.base_commit, overlay, date)
     }
 
+    /// The overlay commit for `overlay`: the recorded one while the overlay
+    /// is unchanged, else a new one on the tree's base.
+    pub fn current_overlay_commit(&self, overlay: &Overlay, date: &str) -> Result<String> {
+        match &self.state.overlay_commit {
+            Some(commit) if self.state.overlay_hash.as_deref() == Some(overlay.hash.as_str()) => Ok(commit.clone()),
+            _ => self.overlay_commit_for(overlay, date),
+        }
+    }
+
     /// Commits the overlay on `base`.
     pub fn overlay_commit_on(&self, base: &str, overlay: &Overlay, date: &str) -> Result<String> {
         let tree = self.git.tree_with_files(base, &overlay.files, &overlay.removals)?;
@@ -305,9 +320,13 @@ impl WorkTree {
             Ok(tree) => tree,
             Err(failure) => return Ok(Err(failure)),
         };
+        Ok(Ok(self.commit_as_patch(&tree, parent, patch)?))
+    }
+
+    /// Commits `tree` on `parent` with the patch's author, date and message.
+    pub fn commit_as_patch(&self, tree: &str, parent: &str, patch: &QueuedPatch) -> Result<String> {
         let mail = self.git.mailinfo(&patch.path)?;
-        let commit = self.git.commit_tree(&tree, Some(parent), &mail.message, &mail.author, &mail.author)?;
-        Ok(Ok(commit))
+        self.git.commit_tree(tree, Some(parent), &mail.message, &mail.author, &mail.author)
     }
 }
 

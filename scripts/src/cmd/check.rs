@@ -64,10 +64,7 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
         // so that `build` afterwards finds it in the state it expects.
         super::apply::sync(ctx, &mut tree)?;
     }
-    let overlay_commit = match &tree.state.overlay_commit {
-        Some(commit) if tree.state.overlay_hash.as_deref() == Some(overlay.hash.as_str()) => commit.clone(),
-        _ => tree.overlay_commit_for(&overlay, ctx.base_date())?,
-    };
+    let overlay_commit = tree.current_overlay_commit(&overlay, ctx.base_date())?;
     let phase = ui::phase(format!("applying {} patches on base + overlay (no fuzz)", queue.patches.len()));
     let prefixes = apply_all(&tree, &queue, &overlay_commit, &mut problems, "")?;
     phase.done(format!("{} of {} apply", prefixes.len(), queue.patches.len()));

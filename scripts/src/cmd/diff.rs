@@ -31,14 +31,11 @@ pub fn run(ctx: &Ctx, rev: &str) -> Result<()> {
     let commit = repo.rev_parse(rev)?.with_context(|| format!("`{rev}` is not a commit or tag of the fork's repository"))?;
     let old = old_version(&repo, &commit, rev)?;
     let queue = ctx.queue()?;
-    let new = Version {
-        series: queue.series.clone(),
-        patches: queue
-            .patches
-            .iter()
-            .map(|p| (p.name.clone(), normalized(&fs_err::read_to_string(&p.path).unwrap_or_default()), p.file.subject.clone()))
-            .collect(),
-    };
+    let mut patches = Vec::new();
+    for p in &queue.patches {
+        patches.push((p.name.clone(), normalized(&fs_err::read_to_string(&p.path)?), p.file.subject.clone()));
+    }
+    let new = Version { series: queue.series.clone(), patches };
     ui::out(render(&old, &new, rev)?);
     Ok(())
 }

@@ -201,20 +201,17 @@ fn build_branch(git: &Git, onto: &str, pr: &Pr, onto_name: &str) -> Result<(Stri
             skipped.push(i);
             continue;
         }
-        let tree = match git.apply_to_tree(&parent, &patch.path)? {
-            Ok(tree) => tree,
-            Err(_) => match git.apply_3way_to_tree(&parent, &patch.path)? {
-                Ok(tree) => tree,
-                Err(failure) => {
-                    let why = describe_failure(pr.queue, i, &failure);
-                    bail!(
-                        "{why}\non {onto_name}, below the branch for {}.\nif it needs an earlier patch of \
-                         the series, name that one in its `Depends-on:`; if {onto_name} moved, move the \
-                         queue first (`patchq rebase --onto …`)",
-                        pr.upstream
-                    );
-                }
-            },
+        let tree = match git.apply_to_tree_or_merge(&parent, &patch.path)? {
+            Ok((tree, _)) => tree,
+            Err(failure) => {
+                let why = describe_failure(pr.queue, i, &failure);
+                bail!(
+                    "{why}\non {onto_name}, below the branch for {}.\nif it needs an earlier patch of \
+                     the series, name that one in its `Depends-on:`; if {onto_name} moved, move the \
+                     queue first (`patchq rebase --onto …`)",
+                    pr.upstream
+                );
+            }
         };
         parent = commit_upstream_style(git, &tree, &parent, patch)?;
     }
@@ -325,11 +322,7 @@ fn describe(pr: &Pr, skipped: &[usize]) -> String {
 /// The commit `--check` builds: the work tree's overlay commit, then the
 /// dependencies and the PR's patches as the queue has them.
 fn offline_commit(ctx: &Ctx, tree: &WorkTree, pr: &Pr) -> Result<String> {
-    let overlay = ctx.overlay()?;
-    let mut parent = match &tree.state.overlay_commit {
-        Some(commit) if tree.state.overlay_hash.as_deref() == Some(overlay.hash.as_str()) => commit.clone(),
-        _ => tree.overlay_commit_for(&overlay, ctx.base_date())?,
-    };
+    let mut parent = tree.current_overlay_commit(&ctx.overlay()?, ctx.base_date())?;
     let mut all: Vec<usize> = pr.deps.iter().chain(&pr.patches).copied().collect();
     all.sort();
     for i in all {

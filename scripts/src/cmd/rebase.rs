@@ -95,9 +95,8 @@ fn start(ctx: &Ctx, tree: &mut WorkTree, onto: &str, drop_merged: bool) -> Resul
     tree.ensure_clean()?;
     let queue = ctx.queue()?;
     let overlay = ctx.overlay()?;
-    let in_sync = tree.state.overlay_hash.as_deref() == Some(overlay.hash.as_str())
-        && tree.state.patches.len() == queue.patches.len()
-        && tree.state.patches.iter().zip(&queue.patches).all(|(a, p)| a.name == p.name && a.hash == p.hash);
+    let in_sync =
+        tree.state.overlay_hash.as_deref() == Some(overlay.hash.as_str()) && tree.state.has_patches_of(&queue);
     if !in_sync {
         bail!("{} is not up to date with patches/: run `patchq apply` first, then rebase", tree.path.display());
     }
@@ -154,21 +153,19 @@ fn advance(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool
             upstream.push(pending.name.clone());
             continue;
         }
-        let tree_id = match tree.git.apply_to_tree(&parent, &patch.path)? {
-            Ok(t) => t,
-            Err(_) => match tree.git.apply_3way_to_tree(&parent, &patch.path)? {
-                Ok(t) => {
+        let tree_id = match tree.git.apply_to_tree_or_merge(&parent, &patch.path)? {
+            Ok((t, was_merged)) => {
+                if was_merged {
                     merged.push(pending.name.clone());
-                    t
                 }
-                Err(_) => {
-                    conflict = Some(pending.clone());
-                    break;
-                }
-            },
+                t
+            }
+            Err(_) => {
+                conflict = Some(pending.clone());
+                break;
+            }
         };
-        let mail = tree.git.mailinfo(&patch.path)?;
-        parent = tree.git.commit_tree(&tree_id, Some(&parent), &mail.message, &mail.author, &mail.author)?;
+        parent = tree.commit_as_patch(&tree_id, &parent, patch)?;
         applied.push(Applied { name: pending.name.clone(), hash: pending.hash.clone(), commit: parent.clone() });
     }
 
@@ -269,8 +266,7 @@ fn resume_with(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: 
             ui::note(format!("{}: resolved to no change; dropped", pending.name));
             plan.dropped.push(pending.name.clone());
         } else {
-            let mail = tree.git.mailinfo(&patch.path)?;
-            let commit = tree.git.commit_tree(&tree_id, Some(&parent), &mail.message, &mail.author, &mail.author)?;
+            let commit = tree.commit_as_patch(&tree_id, &parent, patch)?;
             // The index and the files already hold the commit's tree.
             tree.git.run(["reset", "--quiet", "--soft", &commit])?;
             plan.new.patches.push(Applied { name: pending.name.clone(), hash: pending.hash.clone(), commit });

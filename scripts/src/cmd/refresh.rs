@@ -166,11 +166,6 @@ pub fn base_record(ctx: &Ctx, tree: &WorkTree) -> BaseRecord {
     }
     // A tree made before patchq recorded its base: the pinned one.
     let cfg = &ctx.loaded.config.base;
-    let base = &tree.state.base;
-    BaseRecord {
-        version: cfg.version.clone(),
-        commit: Some(cfg.commit.clone()),
-        source: base.split(" sha256:").next().unwrap_or(base).to_owned(),
-        sha256: base.split_once("sha256:").map(|(_, s)| s.to_owned()),
-    }
+    let (source, sha256) = crate::base::split_id(&tree.state.base);
+    BaseRecord { version: cfg.version.clone(), commit: Some(cfg.commit.clone()), source, sha256 }
 }

@@ -25,9 +25,7 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let Some(tree) = WorkTree::open(&ctx.tree)? else {
         bail!("{} does not exist: run `patchq build` first", ctx.tree.display());
     };
-    let in_sync = tree.state.patches.len() == queue.patches.len()
-        && tree.state.patches.iter().zip(&queue.patches).all(|(a, p)| a.name == p.name && a.hash == p.hash);
-    if !in_sync {
+    if !tree.state.has_patches_of(&queue) {
         bail!("{} does not match patches/: run `patchq build` (or `patchq apply`) first", tree.path.display());
     }
 
