@@ -115,6 +115,12 @@ pub struct OverlayConfig {
     /// over the tree).
     #[serde(default)]
     pub remove: Vec<String>,
+    /// Files the overlay replaces that feature patches may still edit, the way
+    /// upstream's patches do (a new dependency changes `Cargo.lock`). Such a
+    /// patch applies on top of the overlay's version in the work tree, and
+    /// `patchq check` still applies the queue to the pristine base.
+    #[serde(default)]
+    pub shared: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

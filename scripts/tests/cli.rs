@@ -383,6 +383,14 @@ fn check_reports_bad_trailers_overlay_files_and_base_dependence() {
     assert!(err.contains("codegen-patch-a.patch: missing trailer `Status:`"), "{err}");
     assert!(err.contains("codegen-touch-cargo.patch: touches `Cargo.toml`, which the overlay owns"), "{err}");
     assert!(err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"), "{err}");
+
+    // A file the overlay shares with the patches may be edited, but the
+    // patch must still apply to the pristine base.
+    let config = std::fs::read_to_string(fork.root.join("patchq.toml")).unwrap();
+    write(&fork.root.join("patchq.toml"), &config.replace("[overlay]\n", "[overlay]\nshared = [\"Cargo.toml\"]\n"));
+    let err = fork.fails(&["check"], 1);
+    assert!(!err.contains("which the overlay owns"), "{err}");
+    assert!(err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"), "{err}");
 }
 
 #[test]

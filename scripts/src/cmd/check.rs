@@ -31,6 +31,7 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
 
     let names: BTreeSet<&str> = queue.patches.iter().map(|p| p.name.as_str()).collect();
     let owned = overlay.owned_paths();
+    let shared: BTreeSet<&str> = ctx.loaded.config.overlay.shared.iter().map(String::as_str).collect();
     for (i, patch) in queue.patches.iter().enumerate() {
         match patch.file.meta() {
             Ok(meta) => {
@@ -48,7 +49,7 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
             Err(err) => problems.push(format!("{}: {err}", patch.name)),
         }
         for path in patch.file.touched_paths() {
-            if owned.contains(path) {
+            if owned.contains(path) && !shared.contains(&path) {
                 problems.push(format!(
                     "{}: touches `{path}`, which the overlay owns (src-overlay/ or [overlay] remove); \
                      feature patches must apply to pristine upstream",
