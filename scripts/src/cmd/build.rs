@@ -4,7 +4,7 @@
 //! config.toml → `x.py build --stage 1 library` → `rustup toolchain link`
 //! → a cargo for the toolchain → smoke test.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
@@ -42,11 +42,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 
     let enzyme = args.enzyme.clone().or_else(|| cfg.enzyme.path.clone());
     if let Some(enzyme) = &enzyme {
-        bail!(
-            "--enzyme {}: building with Enzyme needs the autodiff patches of the queue \
-             (SERIES.md #7–#11), which are not in the series yet",
-            enzyme.display()
-        );
+        let phase = ui::phase("Enzyme sources");
+        place_enzyme(&tree.path, enzyme)?;
+        phase.done(format!("{} at {ENZYME_DIR}", enzyme.display()));
     }
     let n = queue.patches.len();
     let description = format!(
@@ -56,7 +54,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         queue.fingerprint()
     );
     let phase = ui::phase("config.toml");
-    let changed = xpy::write_config(&ctx.loaded.config_template(), &tree.path, &description, false)?;
+    let changed =
+        xpy::write_config(&ctx.loaded.config_template(), &tree.path, &description, enzyme.is_some())?;
     phase.done(if changed { "written" } else { "unchanged" });
 
     let phase = ui::phase("x.py build --stage 1 library");
@@ -76,4 +75,86 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let version = toolchain::smoke_test(name, &description)?;
     phase.done(version);
     Ok(())
+}
+
+/// Where bootstrap's Enzyme step looks for the sources (the submodule's path).
+const ENZYME_DIR: &str = "src/tools/enzyme";
+
+/// Makes `src/tools/enzyme` in the work tree point at an Enzyme checkout, so
+/// bootstrap builds libEnzyme from it (`llvm.enzyme = true`). The tree's own
+/// directory is only replaced while empty (Debian's tarball ships it empty),
+/// and the link is excluded from git, so `patchq` never sees it as an edit.
+fn place_enzyme(tree: &Path, enzyme: &Path) -> Result<()> {
+    let enzyme = fs_err::canonicalize(enzyme)
+        .map_err(|err| anyhow::anyhow!("--enzyme {}: {err}", enzyme.display()))?;
+    if !enzyme.join("enzyme/CMakeLists.txt").is_file() {
+        bail!(
+            "--enzyme {}: not an Enzyme checkout (no enzyme/CMakeLists.txt); clone \
+             https://github.com/EnzymeAD/Enzyme and pass its root",
+            enzyme.display()
+        );
+    }
+    let dir = tree.join(ENZYME_DIR);
+    match fs_err::symlink_metadata(&dir) {
+        Ok(meta) if meta.file_type().is_symlink() => fs_err::remove_file(&dir)?,
+        Ok(meta) if meta.is_dir() && fs_err::read_dir(&dir)?.next().is_none() => fs_err::remove_dir(&dir)?,
+        Ok(_) => bail!(
+            "{} exists and is not empty: move it away to build with --enzyme {}",
+            dir.display(),
+            enzyme.display()
+        ),
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(&enzyme, &dir)
+        .map_err(|err| anyhow::anyhow!("linking {} to {}: {err}", dir.display(), enzyme.display()))?;
+    let exclude = tree.join(".git/info/exclude");
+    let excluded = fs_err::read_to_string(&exclude).unwrap_or_default();
+    let line = format!("/{ENZYME_DIR}");
+    if !excluded.lines().any(|l| l == line) {
+        fs_err::create_dir_all(exclude.parent().expect("a parent"))?;
+        fs_err::write(&exclude, format!("{excluded}{line}\n"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enzyme_checkout_is_linked_into_the_tree_and_excluded_from_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("rust");
+        fs_err::create_dir_all(tree.join("src/tools/enzyme")).unwrap();
+        fs_err::create_dir_all(tree.join(".git/info")).unwrap();
+        let enzyme = dir.path().join("Enzyme");
+        fs_err::create_dir_all(enzyme.join("enzyme")).unwrap();
+
+        let err = place_enzyme(&tree, &enzyme).unwrap_err().to_string();
+        assert!(err.contains("not an Enzyme checkout (no enzyme/CMakeLists.txt)"), "{err}");
+        assert!(tree.join("src/tools/enzyme").is_dir(), "left alone");
+
+        fs_err::write(enzyme.join("enzyme/CMakeLists.txt"), "project(Enzyme)\n").unwrap();
+        place_enzyme(&tree, &enzyme).unwrap();
+        assert!(tree.join("src/tools/enzyme/enzyme/CMakeLists.txt").is_file());
+        // Again (a second build): the link is replaced, the exclude line not repeated.
+        place_enzyme(&tree, &enzyme).unwrap();
+        let exclude = fs_err::read_to_string(tree.join(".git/info/exclude")).unwrap();
+        assert_eq!(exclude, "/src/tools/enzyme\n");
+    }
+
+    #[test]
+    fn a_non_empty_enzyme_directory_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("rust");
+        fs_err::create_dir_all(tree.join("src/tools/enzyme")).unwrap();
+        fs_err::write(tree.join("src/tools/enzyme/notes.txt"), "mine").unwrap();
+        let enzyme = dir.path().join("Enzyme");
+        fs_err::create_dir_all(enzyme.join("enzyme")).unwrap();
+        fs_err::write(enzyme.join("enzyme/CMakeLists.txt"), "").unwrap();
+
+        let err = place_enzyme(&tree, &enzyme).unwrap_err().to_string();
+        assert!(err.contains("exists and is not empty: move it away"), "{err}");
+        assert_eq!(fs_err::read_to_string(tree.join("src/tools/enzyme/notes.txt")).unwrap(), "mine");
+    }
 }
