@@ -112,7 +112,9 @@ fn place_enzyme(tree: &Path, enzyme: &Path) -> Result<()> {
     let line = format!("/{ENZYME_DIR}");
     if !excluded.lines().any(|l| l == line) {
         fs_err::create_dir_all(exclude.parent().expect("a parent"))?;
-        fs_err::write(&exclude, format!("{excluded}{line}\n"))?;
+        // Never glue the line onto a last line that has no newline.
+        let separator = if excluded.is_empty() || excluded.ends_with('\n') { "" } else { "\n" };
+        fs_err::write(&exclude, format!("{excluded}{separator}{line}\n"))?;
     }
     Ok(())
 }
@@ -127,6 +129,7 @@ mod tests {
         let tree = dir.path().join("rust");
         fs_err::create_dir_all(tree.join("src/tools/enzyme")).unwrap();
         fs_err::create_dir_all(tree.join(".git/info")).unwrap();
+        fs_err::write(tree.join(".git/info/exclude"), "/scratch").unwrap();
         let enzyme = dir.path().join("Enzyme");
         fs_err::create_dir_all(enzyme.join("enzyme")).unwrap();
 
@@ -140,7 +143,7 @@ mod tests {
         // Again (a second build): the link is replaced, the exclude line not repeated.
         place_enzyme(&tree, &enzyme).unwrap();
         let exclude = fs_err::read_to_string(tree.join(".git/info/exclude")).unwrap();
-        assert_eq!(exclude, "/src/tools/enzyme\n");
+        assert_eq!(exclude, "/scratch\n/src/tools/enzyme\n");
     }
 
     #[test]
