@@ -6,7 +6,7 @@
 //! git; applying and committing goes through `git.rs`, which lets git itself
 //! decode the mail.
 //!
-//! The trailers (SERIES.md, "Patch file format"):
+//! The trailers (docs/PATCHES.md gives their meaning and rules):
 //!
 //! ```text
 //! Topic: codegen
@@ -341,7 +341,7 @@ impl PatchMeta {
                 other => bail!("unknown trailer `{other}:` (the fork's are {})", FORK_TRAILERS.join(", ")),
             }
         }
-        let missing = |key: &str| anyhow::anyhow!("missing trailer `{key}:` (see SERIES.md, \"Patch file format\")");
+        let missing = |key: &str| anyhow::anyhow!("missing trailer `{key}:` (see docs/PATCHES.md)");
         let topic = topic.ok_or_else(|| missing("Topic"))?;
         let upstream = upstream.ok_or_else(|| missing("Upstream"))?;
         let status = status.ok_or_else(|| missing("Status"))?;
@@ -522,7 +522,7 @@ index 000000000000..333333333333
 
     #[test]
     fn trailer_errors_say_what_is_wrong() {
-        assert_eq!(meta_err("Upstream: none\nStatus: fork-only"), "missing trailer `Topic:` (see SERIES.md, \"Patch file format\")");
+        assert_eq!(meta_err("Upstream: none\nStatus: fork-only"), "missing trailer `Topic:` (see docs/PATCHES.md)");
         assert!(meta_err("Topic: x\nUpstream: 12345\nStatus: open").contains("`12345` is not an issue reference"));
         assert!(meta_err("Topic: x\nUpstream: none\nStatus: open").contains("goes with `Status: fork-only`"));
         assert!(meta_err("Topic: x\nUpstream: a/b#1\nStatus: fork-only").contains("a fork-only patch has `Upstream: none`"));
