@@ -124,7 +124,7 @@ impl Fork {
         make_tarball(&src, &tarball);
 
         write(&root.join("patchq.toml"), CONFIG);
-        write(&root.join("config.toml"), "[rust]\ndescription = \"x\"\n");
+        write(&root.join("bootstrap.template.toml"), "[rust]\ndescription = \"x\"\n");
         write(&root.join("patches/series"), "# patchq series: one patch file per line, in the order they apply.\n");
         write(&root.join("src-overlay/Cargo.toml"), "[workspace]\nmembers = [\"compiler\"]\n");
         write(&root.join("src-overlay/.gitignore"), "/build/\n/config.toml\n");
