@@ -188,8 +188,11 @@ impl Loaded {
         self.root.join("src-overlay")
     }
 
+    /// The bootstrap configuration that `build` and `check --build-each`
+    /// render into a tree's `config.toml`. Not named `config.toml` itself,
+    /// which beside `patchq.toml` reads as patchq's own configuration.
     pub fn config_template(&self) -> PathBuf {
-        self.root.join("config.toml")
+        self.root.join("bootstrap.template.toml")
     }
 
     /// The work tree, from `PATCHQ_WORK_TREE` or the config.

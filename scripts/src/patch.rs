@@ -6,11 +6,12 @@
 //! git; applying and committing goes through `git.rs`, which lets git itself
 //! decode the mail.
 //!
-//! The trailers (SERIES.md, "Patch file format"):
+//! The trailers (docs/PATCHES.md gives their meaning and rules):
 //!
 //! ```text
 //! Topic: codegen
 //! Upstream: rust-lang/rust#137271      (or `none` for fork-only patches)
+//! Pr-title: cg_llvm: …                 (the PR's first patch; required if the PR has several)
 //! Fixes: rust-lang/rust#137217         (optional, repeatable)
 //! Tracking: rust-lang/rust#135467      (optional, repeatable)
 //! Status: not-forwarded | open | merged-in 1.87 | closed | fork-only
@@ -180,6 +181,9 @@ pub fn hunk_old_start(header: &str) -> Option<u32> {
 pub struct PatchMeta {
     pub topic: String,
     pub upstream: Option<IssueRef>,
+    /// The title of the upstream pull request, which [`pr_title_problems`]
+    /// allows only on its first patch.
+    pub pr_title: Option<String>,
     pub fixes: Vec<IssueRef>,
     pub tracking: Vec<IssueRef>,
     pub status: Status,
@@ -283,17 +287,27 @@ impl PatchMeta {
         let paragraph = message.trim_end().rsplit("\n\n").next().unwrap_or("");
         let mut topic = None;
         let mut upstream = None;
+        let mut pr_title = None;
         let mut status = None;
         let mut fixes = Vec::new();
         let mut tracking = Vec::new();
         let mut depends_on = Vec::new();
+        let mut previous_key = None;
         for line in paragraph.lines() {
-            let Some((key, value)) = line.split_once(": ") else {
+            // git would read an indented line as the previous trailer's
+            // continuation; the fork's trailers are one line each.
+            if let (Some(key), true) = (previous_key, line.starts_with([' ', '\t'])) {
+                bail!("trailer `{key}:` goes on over a second line (`{}`): each trailer is one line", line.trim());
+            }
+            // `Key:` with nothing after it is a trailer too, with an empty value.
+            let split = line.split_once(": ").or_else(|| Some((line.strip_suffix(':')?, "")));
+            let Some((key, value)) = split.filter(|(key, _)| !key.is_empty() && !key.contains(' ')) else {
                 bail!(
                     "the message does not end in a trailer block (`Key: value` lines): \
                      `{line}` in its last paragraph is not a trailer"
                 );
             };
+            previous_key = Some(key);
             let value = value.trim();
             match key {
                 "Topic" => {
@@ -305,6 +319,12 @@ impl PatchMeta {
                 "Upstream" => {
                     let parsed = if value == "none" { None } else { Some(IssueRef::parse(value)?) };
                     set_once(&mut upstream, key, parsed)?;
+                }
+                "Pr-title" => {
+                    if value.is_empty() {
+                        bail!("`Pr-title:` is empty: it names the upstream pull request");
+                    }
+                    set_once(&mut pr_title, key, value.to_owned())?;
                 }
                 "Status" => set_once(&mut status, key, Status::parse(value)?)?,
                 "Fixes" => fixes.extend(list(value).map(IssueRef::parse).collect::<Result<Vec<_>>>()?),
@@ -318,13 +338,10 @@ impl PatchMeta {
                     }
                 }
                 other if OTHER_TRAILERS.contains(&other) => {}
-                other => bail!(
-                    "unknown trailer `{other}:` (the fork's are Topic, Upstream, Fixes, Tracking, \
-                     Status, Depends-on)"
-                ),
+                other => bail!("unknown trailer `{other}:` (the fork's are {})", FORK_TRAILERS.join(", ")),
             }
         }
-        let missing = |key: &str| anyhow::anyhow!("missing trailer `{key}:` (see SERIES.md, \"Patch file format\")");
+        let missing = |key: &str| anyhow::anyhow!("missing trailer `{key}:` (see docs/PATCHES.md)");
         let topic = topic.ok_or_else(|| missing("Topic"))?;
         let upstream = upstream.ok_or_else(|| missing("Upstream"))?;
         let status = status.ok_or_else(|| missing("Status"))?;
@@ -337,12 +354,50 @@ impl PatchMeta {
             }
             _ => {}
         }
-        Ok(PatchMeta { topic, upstream, fixes, tracking, status, depends_on })
+        if upstream.is_none() && pr_title.is_some() {
+            bail!("`Pr-title:` on a fork-only patch (`Upstream: none`): there is no pull request to name");
+        }
+        Ok(PatchMeta { topic, upstream, pr_title, fixes, tracking, status, depends_on })
     }
 }
 
+/// The rules of `Pr-title:` that span patches: a pull request (the patches
+/// with the same `Upstream:`) is named on its first patch in series order
+/// and on no other, and must be named when it has more than one patch, as
+/// no single patch's subject says what all of them do.
+/// `patches`: name and trailers of each patch, in series order.
+pub fn pr_title_problems(patches: &[(&str, &PatchMeta)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut prs: Vec<(&IssueRef, Vec<(&str, &PatchMeta)>)> = Vec::new();
+    for &(name, meta) in patches {
+        let Some(upstream) = &meta.upstream else { continue };
+        match prs.iter_mut().find(|(pr, _)| *pr == upstream) {
+            Some((_, members)) => members.push((name, meta)),
+            None => prs.push((upstream, vec![(name, meta)])),
+        }
+    }
+    for (upstream, members) in &prs {
+        let (first, first_meta) = members[0];
+        for (name, _) in members[1..].iter().filter(|(_, meta)| meta.pr_title.is_some()) {
+            problems.push(format!(
+                "{name}: `Pr-title:` belongs on the first patch of {upstream}, {first}, not on a later one"
+            ));
+        }
+        if members.len() > 1 && first_meta.pr_title.is_none() {
+            let names: Vec<&str> = members.iter().map(|(name, _)| *name).collect();
+            problems.push(format!(
+                "{first}: first of the {} patches of {upstream} ({}): it needs a `Pr-title:` trailer \
+                 naming the pull request, which no one patch's subject does",
+                members.len(),
+                names.join(", ")
+            ));
+        }
+    }
+    problems
+}
+
 /// The trailer keys that belong to the fork, not to upstream.
-pub const FORK_TRAILERS: [&str; 6] = ["Topic", "Upstream", "Fixes", "Tracking", "Status", "Depends-on"];
+pub const FORK_TRAILERS: [&str; 7] = ["Topic", "Upstream", "Pr-title", "Fixes", "Tracking", "Status", "Depends-on"];
 
 /// A commit message as upstream should see it: the fork's trailers
 /// removed, other trailers (`Co-authored-by:` …) kept.
@@ -467,7 +522,7 @@ index 000000000000..333333333333
 
     #[test]
     fn trailer_errors_say_what_is_wrong() {
-        assert_eq!(meta_err("Upstream: none\nStatus: fork-only"), "missing trailer `Topic:` (see SERIES.md, \"Patch file format\")");
+        assert_eq!(meta_err("Upstream: none\nStatus: fork-only"), "missing trailer `Topic:` (see docs/PATCHES.md)");
         assert!(meta_err("Topic: x\nUpstream: 12345\nStatus: open").contains("`12345` is not an issue reference"));
         assert!(meta_err("Topic: x\nUpstream: none\nStatus: open").contains("goes with `Status: fork-only`"));
         assert!(meta_err("Topic: x\nUpstream: a/b#1\nStatus: fork-only").contains("a fork-only patch has `Upstream: none`"));
@@ -477,9 +532,59 @@ index 000000000000..333333333333
         assert!(meta_err("Just prose at the end.").contains("does not end in a trailer block"));
     }
 
+    fn meta(trailers: &str) -> PatchMeta {
+        PatchMeta::from_message(&format!("Subject line\n\nBody.\n\n{trailers}")).unwrap()
+    }
+
+    #[test]
+    fn pr_title_is_one_non_empty_line_on_a_patch_with_a_pr() {
+        let pr = "Topic: x\nUpstream: a/b#1\nStatus: open";
+        assert_eq!(meta(&format!("{pr}\nPr-title: cg_llvm: all of it")).pr_title.as_deref(), Some("cg_llvm: all of it"));
+        assert_eq!(meta(pr).pr_title, None);
+        assert!(meta_err(&format!("{pr}\nPr-title:")).contains("`Pr-title:` is empty"));
+        assert!(meta_err(&format!("{pr}\nPr-title:   ")).contains("`Pr-title:` is empty"));
+        assert!(meta_err(&format!("{pr}\nPr-title: a\nPr-title: b")).contains("`Pr-title:` appears twice"));
+        assert_eq!(
+            meta_err(&format!("{pr}\nPr-title: cg_llvm: a title\n  that goes on")),
+            "trailer `Pr-title:` goes on over a second line (`that goes on`): each trailer is one line"
+        );
+        assert!(
+            meta_err("Topic: x\nUpstream: none\nStatus: fork-only\nPr-title: t").contains("on a fork-only patch"),
+            "a fork-only patch has no pull request to name"
+        );
+    }
+
+    #[test]
+    fn pr_title_names_a_pr_of_several_patches_on_its_first() {
+        let pr = |n: u32, title: Option<&str>| {
+            let title = title.map_or(String::new(), |t| format!("\nPr-title: {t}"));
+            meta(&format!("Topic: x\nUpstream: a/b#{n}\nStatus: open{title}"))
+        };
+        let fork_only = meta("Topic: x\nUpstream: none\nStatus: fork-only");
+        let (one, one_titled, two, two_titled) = (pr(1, None), pr(1, Some("t")), pr(2, None), pr(2, Some("t")));
+
+        // Single-patch PRs may have a title or not; fork-only patches have no PR.
+        assert!(pr_title_problems(&[("a", &one), ("b", &two_titled), ("c", &fork_only)]).is_empty());
+        // Several patches, named on the first (other PRs in between): fine.
+        assert!(pr_title_problems(&[("a", &one_titled), ("b", &two), ("c", &one), ("d", &one)]).is_empty());
+
+        assert_eq!(
+            pr_title_problems(&[("a", &one), ("b", &two), ("c", &one)]),
+            ["a: first of the 2 patches of a/b#1 (a, c): it needs a `Pr-title:` trailer naming the pull \
+              request, which no one patch's subject does"]
+        );
+        assert_eq!(
+            pr_title_problems(&[("a", &one_titled), ("b", &one_titled)]),
+            ["b: `Pr-title:` belongs on the first patch of a/b#1, a, not on a later one"]
+        );
+        let problems = pr_title_problems(&[("a", &one), ("b", &one_titled)]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("b: `Pr-title:` belongs on the first patch") && problems[1].starts_with("a: first of"));
+    }
+
     #[test]
     fn upstream_messages_lose_only_the_forks_trailers() {
-        let msg = "subject\n\nWhy.\n\nr? @nikic\n\nTopic: codegen\nUpstream: a/b#1\nCo-authored-by: X <x@y>\nStatus: open\n";
+        let msg = "subject\n\nWhy.\n\nr? @nikic\n\nTopic: codegen\nUpstream: a/b#1\nPr-title: t\nCo-authored-by: X <x@y>\nStatus: open\n";
         assert_eq!(strip_fork_trailers(msg), "subject\n\nWhy.\n\nr? @nikic\n\nCo-authored-by: X <x@y>\n");
         assert_eq!(strip_fork_trailers("subject\n\nWhy.\n\nTopic: x\nStatus: open"), "subject\n\nWhy.\n");
         assert_eq!(strip_fork_trailers("subject\n\nJust prose: here."), "subject\n\nJust prose: here.\n");

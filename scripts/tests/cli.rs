@@ -124,7 +124,7 @@ impl Fork {
         make_tarball(&src, &tarball);
 
         write(&root.join("patchq.toml"), CONFIG);
-        write(&root.join("config.toml"), "[rust]\ndescription = \"x\"\n");
+        write(&root.join("bootstrap.template.toml"), "[rust]\ndescription = \"x\"\n");
         write(&root.join("patches/series"), "# patchq series: one patch file per line, in the order they apply.\n");
         write(&root.join("src-overlay/Cargo.toml"), "[workspace]\nmembers = [\"compiler\"]\n");
         write(&root.join("src-overlay/.gitignore"), "/build/\n/config.toml\n");
@@ -199,10 +199,11 @@ impl Fork {
         std::fs::read_to_string(self.root.join(rel)).unwrap()
     }
 
-    /// Two patches: one on a.rs, one on b.rs, written to patches/.
+    /// Two patches of one upstream PR: one on a.rs, one on b.rs, written to patches/.
     fn with_two_patches(&self) {
         self.apply();
-        self.commit_patch("compiler/a.rs", "a line 10\n", "a line 10 patched\n", "codegen: patch a");
+        let message = format!("codegen: patch a\n\nWhy.\n\n{TRAILERS}\nPr-title: codegen: patches a and b");
+        self.commit_with("compiler/a.rs", "a line 10\n", "a line 10 patched\n", &message);
         self.commit_patch("compiler/b.rs", "b line 20\n", "b line 20 patched\n", "codegen: patch b");
         self.ok(&["refresh"]);
     }
@@ -394,6 +395,60 @@ fn check_reports_bad_trailers_overlay_files_and_base_dependence() {
 }
 
 #[test]
+fn check_and_export_want_a_pr_of_several_patches_named_on_its_first() {
+    let fork = fork_with_prs();
+    let first = fork.patch_path("gpu-patch-b.patch");
+    let titled = std::fs::read_to_string(&first).unwrap();
+    let untitled = titled.replace("Pr-title: gpu: patches b and c\n", "");
+    assert_ne!(titled, untitled);
+
+    // No title: both commands name the PR's first patch and all its patches.
+    std::fs::write(&first, &untitled).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(
+        err.contains(
+            "gpu-patch-b.patch: first of the 2 patches of rust-lang/rust#200 (gpu-patch-b.patch, gpu-patch-c.patch): \
+             it needs a `Pr-title:` trailer"
+        ),
+        "{err}"
+    );
+    let err = fork.fails(&["export", "codegen"], 1);
+    assert!(err.contains("it needs a `Pr-title:` trailer") && err.contains("(`patchq check`)"), "{err}");
+
+    // The title on the second patch: check says where it belongs.
+    let second = fork.patch_path("gpu-patch-c.patch");
+    let text = std::fs::read_to_string(&second).unwrap();
+    std::fs::write(&second, text.replace("Status: not-forwarded", "Pr-title: gpu: patches b and c\nStatus: not-forwarded")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(
+        err.contains("gpu-patch-c.patch: `Pr-title:` belongs on the first patch of rust-lang/rust#200, gpu-patch-b.patch"),
+        "{err}"
+    );
+    std::fs::write(&second, text).unwrap();
+
+    // Empty, or over two lines: the patch's trailers are invalid.
+    std::fs::write(&first, titled.replace("Pr-title: gpu: patches b and c\n", "Pr-title:\n")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("gpu-patch-b.patch: `Pr-title:` is empty"), "{err}");
+    std::fs::write(&first, titled.replace("Pr-title: gpu: patches b and c\n", "Pr-title: gpu: patches b\n and c\n")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("gpu-patch-b.patch: trailer `Pr-title:` goes on over a second line (`and c`)"), "{err}");
+
+    // A single-patch PR may have a title, and export uses it.
+    std::fs::write(&first, &titled).unwrap();
+    let single = fork.patch_path("codegen-patch-a.patch");
+    let text = std::fs::read_to_string(&single).unwrap();
+    std::fs::write(&single, text.replace("Status: open", "Pr-title: codegen: the PR of patch a\nStatus: open")).unwrap();
+    let out = fork.ok(&["check"]);
+    assert!(out.contains("check: 4 patches ok"), "{out}");
+    fork.ok(&["export", "codegen-patch-a"]);
+    let description = fork.read("export/codegen-patch-a.md");
+    assert!(description.starts_with("codegen: the PR of patch a\n\nWhy a.\n"), "{description}");
+    let message = git(&fork.tree(), &["log", "-1", "--format=%B", "pr/codegen-patch-a"]);
+    assert_eq!(message, "codegen: patch a\n\nWhy a.\n\nr? @reviewer\n\n", "no fork trailer reaches upstream");
+}
+
+#[test]
 fn wrong_checksum_of_the_cached_debian_base_is_named() {
     let fork = Fork::new();
     let cached = fork.home.join("cache/debian/1.85.0+dfsg3-1~deb12u3/rustc-web_1.85.0+dfsg3.orig.tar.xz");
@@ -540,8 +595,8 @@ fn fork_with_prs() -> Fork {
         "compiler/a.rs",
         "a line 12\n",
         "a line 12 gpu\n",
-        "gpu: patch b\n\nWhy b, which needs a.\n\nTopic: gpu\nUpstream: rust-lang/rust#200\nTracking: rust-lang/rust#201\n\
-         Status: not-forwarded\nDepends-on: codegen-patch-a.patch",
+        "gpu: patch b\n\nWhy b, which needs a.\n\nTopic: gpu\nUpstream: rust-lang/rust#200\nPr-title: gpu: patches b and c\n\
+         Tracking: rust-lang/rust#201\nStatus: not-forwarded\nDepends-on: codegen-patch-a.patch",
     );
     fork.commit_with(
         "compiler/b.rs",
@@ -590,7 +645,7 @@ fn export_makes_a_branch_per_pr_on_the_pristine_base_with_a_description() {
 
     let description = fork.read("export/gpu-patch-b.md");
     expect![[r#"
-        gpu: patch b
+        gpu: patches b and c
 
         ### gpu: patch b
 

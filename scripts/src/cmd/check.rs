@@ -2,6 +2,7 @@
 //!
 //! - the series lists every patch file once and nothing else;
 //! - every patch carries valid trailers, and `Depends-on` names earlier patches;
+//! - a pull request of several patches is named by a `Pr-title` on its first;
 //! - every patch applies at its position on base + overlay, with no fuzz;
 //! - no patch touches a file the overlay owns;
 //! - the queue applies to the pristine base too (without the overlay), so
@@ -18,6 +19,7 @@ use anyhow::{Context, Result, bail};
 
 use super::{Created, Ctx};
 use crate::git::Git;
+use crate::patch::{PatchMeta, pr_title_problems};
 use crate::queue::{Queue, sha256_hex};
 use crate::worktree::{self, WorkTree, describe_failure, short};
 use crate::xpy::{self, XPy};
@@ -32,6 +34,7 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
     let names: BTreeSet<&str> = queue.patches.iter().map(|p| p.name.as_str()).collect();
     let owned = overlay.owned_paths();
     let shared: BTreeSet<&str> = ctx.loaded.config.overlay.shared.iter().map(String::as_str).collect();
+    let mut metas = Vec::new();
     for (i, patch) in queue.patches.iter().enumerate() {
         match patch.file.meta() {
             Ok(meta) => {
@@ -45,6 +48,7 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
                         None => {}
                     }
                 }
+                metas.push((patch.name.as_str(), meta));
             }
             Err(err) => problems.push(format!("{}: {err}", patch.name)),
         }
@@ -58,6 +62,8 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
             }
         }
     }
+    let metas: Vec<(&str, &PatchMeta)> = metas.iter().map(|(name, meta)| (*name, meta)).collect();
+    problems.extend(pr_title_problems(&metas));
 
     let (mut tree, created) = ctx.open_or_create_tree(None)?;
     if created == Created::Yes {

@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use super::Ctx;
 use super::check::Checker;
 use crate::git::Git;
-use crate::patch::{IssueRef, PatchMeta, Status, description_parts, strip_fork_trailers};
+use crate::patch::{IssueRef, PatchMeta, Status, description_parts, pr_title_problems, strip_fork_trailers};
 use crate::queue::{Queue, QueuedPatch};
 use crate::worktree::{WorkTree, describe_failure, short};
 use crate::ui;
@@ -71,6 +71,10 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     for (i, patch) in queue.patches.iter().enumerate() {
         let meta = patch.file.meta().with_context(|| format!("{}: invalid trailers (`patchq check`)", patch.name))?;
         metas.insert(i, meta);
+    }
+    let named: Vec<(&str, &PatchMeta)> = metas.iter().map(|(&i, meta)| (queue.patches[i].name.as_str(), meta)).collect();
+    if let Some(problem) = pr_title_problems(&named).into_iter().next() {
+        bail!("{problem} (`patchq check`)");
     }
     let what = match args.all {
         true => metas.values().map(|m| m.topic.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
@@ -249,11 +253,13 @@ fn set_branch(git: &Git, branch: &str, head: &str, force: bool) -> Result<()> {
     git.update_ref(&full, head)
 }
 
-/// The pull-request text: title, the patches' prose, what is not part of
-/// it, and the upstream lines (Tracking, Fixes, depends on, r?/cc).
+/// The pull-request text: title (the `Pr-title:`, else the first patch's
+/// subject), the patches' prose, what is not part of it, and the upstream
+/// lines (Tracking, Fixes, depends on, r?/cc).
 fn describe(pr: &Pr, skipped: &[usize]) -> String {
     let patches: Vec<&QueuedPatch> = pr.patches.iter().map(|&i| &pr.queue.patches[i]).collect();
-    let mut out = format!("{}\n\n", patches[0].file.subject);
+    let title = pr.metas[&pr.patches[0]].pr_title.as_ref().unwrap_or(&patches[0].file.subject);
+    let mut out = format!("{title}\n\n");
     let mut pings = Vec::new();
     for patch in &patches {
         let (prose, mut more) = description_parts(&patch.file.body);
