@@ -99,13 +99,28 @@ impl Default for WorkTreeConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ToolchainConfig {
     /// The name `rustup toolchain link` registers.
+    #[serde(default = "default_toolchain_name")]
     pub name: String,
+    /// Targets the toolchain can compile for besides the host, whose
+    /// libraries x.py builds into stage1 (`build.target`). The host is
+    /// always built and not listed.
+    #[serde(default = "default_targets")]
+    pub targets: Vec<String>,
 }
 
 impl Default for ToolchainConfig {
     fn default() -> Self {
-        ToolchainConfig { name: "patchq".to_owned() }
+        ToolchainConfig { name: default_toolchain_name(), targets: default_targets() }
     }
+}
+
+fn default_toolchain_name() -> String {
+    "patchq".to_owned()
+}
+
+/// The GPU target the fork's `gpu-kernel` ABI is for.
+fn default_targets() -> Vec<String> {
+    vec!["nvptx64-nvidia-cuda".to_owned()]
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,7 +235,36 @@ pub fn parse(text: &str) -> Result<Config> {
             bail!("[base] {key} = \"{value}\" is not a sha256 (64 hex digits)");
         }
     }
+    check_targets(&config.toolchain.targets)?;
     Ok(config)
+}
+
+/// The checks on `[toolchain] targets` that need no work tree: each is a
+/// target triple, listed once, and not the host (which x.py always builds).
+/// Whether the base knows the target is checked against the work tree's
+/// target list before the build (`targets::check_known`).
+fn check_targets(targets: &[String]) -> Result<()> {
+    for (i, target) in targets.iter().enumerate() {
+        let parts: Vec<&str> = target.split('-').collect();
+        let well_formed = (2..=4).contains(&parts.len())
+            && parts.iter().all(|part| {
+                !part.is_empty()
+                    && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+            });
+        if !well_formed {
+            bail!(
+                "[toolchain] targets: \"{target}\" is not a target triple \
+                 (like \"nvptx64-nvidia-cuda\": 2 to 4 lowercase parts joined by `-`)"
+            );
+        }
+        if target == crate::base::HOST {
+            bail!("[toolchain] targets: \"{target}\" is the host, which is always built: remove it from the list");
+        }
+        if targets[..i].contains(target) {
+            bail!("[toolchain] targets: \"{target}\" is listed twice");
+        }
+    }
+    Ok(())
 }
 
 /// Where downloads and other reusable state live: `PATCHQ_CACHE_DIR`, else
@@ -267,6 +311,40 @@ stage0-sha256 = "03fcf88611ca49857db56ebebd8c754e946f18bdf42e1fe4e7f9a3b949d01ba
     fn unknown_key_is_an_error_naming_it() {
         let err = parse(&format!("{MINIMAL}\n[toolchain]\nname = \"x\"\nnmae = \"y\"\n")).unwrap_err();
         assert!(err.to_string().contains("unknown field `nmae`"), "{err}");
+    }
+
+    #[test]
+    fn targets_default_to_nvptx_and_can_be_emptied() {
+        assert_eq!(parse(MINIMAL).unwrap().toolchain.targets, ["nvptx64-nvidia-cuda"]);
+        let named = parse(&format!("{MINIMAL}\n[toolchain]\nname = \"gpu\"\n")).unwrap();
+        assert_eq!((named.toolchain.name.as_str(), named.toolchain.targets.len()), ("gpu", 1));
+        let host_only = parse(&format!("{MINIMAL}\n[toolchain]\ntargets = []\n")).unwrap();
+        assert_eq!(host_only.toolchain.name, "patchq");
+        assert!(host_only.toolchain.targets.is_empty());
+    }
+
+    #[test]
+    fn bad_targets_are_named_with_the_reason() {
+        let err = |targets: &str| {
+            parse(&format!("{MINIMAL}\n[toolchain]\ntargets = {targets}\n")).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err(r#"["nvptx64"]"#),
+            "[toolchain] targets: \"nvptx64\" is not a target triple \
+             (like \"nvptx64-nvidia-cuda\": 2 to 4 lowercase parts joined by `-`)"
+        );
+        assert!(err(r#"["NVPTX64-nvidia-cuda"]"#).contains("\"NVPTX64-nvidia-cuda\" is not a target triple"));
+        assert!(err(r#"["nvptx64--cuda"]"#).contains("is not a target triple"));
+        assert!(err(r#"["nvptx64-nvidia-cuda "]"#).contains("is not a target triple"));
+        assert_eq!(
+            err(r#"["x86_64-unknown-linux-gnu"]"#),
+            "[toolchain] targets: \"x86_64-unknown-linux-gnu\" is the host, which is always built: remove it from the list"
+        );
+        assert_eq!(
+            err(r#"["nvptx64-nvidia-cuda", "nvptx64-nvidia-cuda"]"#),
+            "[toolchain] targets: \"nvptx64-nvidia-cuda\" is listed twice"
+        );
+        assert!(err(r#""nvptx64-nvidia-cuda""#).contains("invalid type: string"), "a list, not a string");
     }
 
     #[test]

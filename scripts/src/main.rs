@@ -13,6 +13,7 @@ mod patch;
 mod process;
 mod queue;
 mod series;
+mod targets;
 mod toolchain;
 mod ui;
 mod worktree;

@@ -176,7 +176,12 @@ impl Checker {
             std::os::unix::fs::symlink(tree.path.join("build").join("cache"), &cache_link)
                 .with_context(|| format!("linking {}", cache_link.display()))?;
         }
-        xpy::write_config(&ctx.loaded.config_template(), &check_dir, "patchq check", false)?;
+        xpy::write_config(
+            &ctx.loaded.config_template(),
+            &check_dir,
+            // `x.py check compiler` needs no library of another target.
+            &xpy::Settings { description: "patchq check", enzyme: false, targets: &[] },
+        )?;
         let config_hash = sha256_hex(&fs_err::read(check_dir.join("config.toml"))?);
         let record = git.git_dir().join("patchq").join("checked");
         let passed = fs_err::read_to_string(&record).unwrap_or_default().lines().map(str::to_owned).collect();
