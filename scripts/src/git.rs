@@ -251,6 +251,23 @@ impl Git {
         Ok(out.lines().map(str::to_owned).collect())
     }
 
+    /// The unified diff between two commits or trees, without context.
+    pub fn diff_between(&self, from: &str, to: &str) -> Result<String> {
+        self.run(["diff", "--no-color", "--no-ext-diff", "--no-renames", "-U0", from, to])
+    }
+
+    /// Tracked files whose content in the work tree differs from the index.
+    pub fn unstaged_files(&self) -> Result<Vec<String>> {
+        let out = self.run(["diff", "--name-only"])?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// Moves `main` to `commit`, leaving the index and the files as they are.
+    pub fn reset_soft(&self, commit: &str) -> Result<()> {
+        self.run(["reset", "--quiet", "--soft", commit])?;
+        Ok(())
+    }
+
     /// Writes the real index as a tree.
     pub fn write_index_tree(&self) -> Result<String> {
         Ok(self.run(["write-tree"])?.trim().to_owned())

@@ -21,6 +21,34 @@ use std::fmt;
 
 use anyhow::{Result, bail};
 
+/// The files of a unified diff (`diff --git` sections) whose added lines
+/// hold conflict markers (`<<<<<<< `, `>>>>>>> `), in diff order. Staging
+/// a file with `git add` ends git's own notion of a conflict, so this is
+/// what tells a resolved file from one that still carries the markers.
+pub fn conflict_marker_files(diff: &str) -> Vec<String> {
+    let mut files: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    for line in diff.lines() {
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            current = rest.split_once(" b/").map(|(_, b)| b.to_owned());
+            continue;
+        }
+        let Some(added) = line.strip_prefix('+') else { continue };
+        if added.starts_with("++ ") {
+            continue;
+        }
+        let is_marker = ["<<<<<<<", ">>>>>>>"].iter().any(|m| {
+            added.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+        });
+        if let (true, Some(file)) = (is_marker, &current) {
+            if !files.contains(file) {
+                files.push(file.clone());
+            }
+        }
+    }
+    files
+}
+
 /// A parsed patch file.
 #[derive(Debug, Clone)]
 pub struct PatchFile {
@@ -497,6 +525,15 @@ index 000000000000..333333333333
         assert!(text.contains("\n@@ fn f() {\n-old\n+new\n"), "{text}");
         assert!(!text.contains("1 file changed") && !text.contains("index "), "{text}");
         assert_ne!(normalized(SAMPLE), normalized(&SAMPLE.replace("+new", "+newer")));
+    }
+
+    #[test]
+    fn conflict_markers_in_added_lines_are_found() {
+        let diff = "diff --git a/x.rs b/x.rs\n--- a/x.rs\n+++ b/x.rs\n@@ -1 +1,5 @@\n\
+                    +<<<<<<< ours\n+a\n+=======\n+b\n+>>>>>>> theirs\n\
+                    diff --git a/y.rs b/y.rs\n--- a/y.rs\n+++ b/y.rs\n@@ -1 +1 @@\n-<<<<<<< old\n+fine\n";
+        assert_eq!(conflict_marker_files(diff), ["x.rs"]);
+        assert!(conflict_marker_files("diff --git a/z b/z\n+====== not one\n+<<<<<<<<< eight\n").is_empty());
     }
 
     #[test]

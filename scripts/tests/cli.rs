@@ -816,3 +816,58 @@ fn rebase_conflict_stops_abort_restores_and_continue_completes() {
     fork.ok(&["refresh", "--check"]);
     fork.ok(&["check"]);
 }
+
+/// Two patches, and a 1.86.0 base that changed the line patch b changes
+/// (and moved a.rs down): `rebase --onto` it stops on patch b (exit 3).
+fn fork_stopped_on_a_conflict() -> (Fork, String) {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &format!("// new\n{}", numbered("a", 30)));
+        write(&top.join("compiler/b.rs"), &numbered("b", 30).replace("b line 20\n", "b line 20 upstream\n"));
+    });
+    let v2 = v2.to_string_lossy().into_owned();
+    fork.fails(&["rebase", "--onto", &v2], 3);
+    (fork, v2)
+}
+
+#[test]
+fn rebase_continue_after_a_reset_at_the_stop_puts_the_conflict_back_instead_of_dropping() {
+    let (fork, _) = fork_stopped_on_a_conflict();
+    let tree = fork.tree();
+    git(&tree, &["reset", "-q", "--hard"]);
+    let err = fork.fails(&["rebase", "--continue"], 3);
+    assert!(err.contains("codegen-patch-b.patch: the work tree holds none of its change"), "{err}");
+    assert!(err.contains("conflicted files") && err.contains("  compiler/b.rs"), "{err}");
+    assert!(!err.contains("dropped"), "{err}");
+    assert!(fork.read("rust/compiler/b.rs").contains("<<<<<<<"), "the conflict is back");
+
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n")).unwrap();
+    git(&tree, &["add", "compiler/b.rs"]);
+    let out = fork.ok(&["rebase", "--continue"]);
+    assert!(out.contains("resolved by hand: codegen-patch-b.patch") && !out.contains("dropped"), "{out}");
+    fork.ok(&["refresh"]);
+    assert!(fork.patch_path("codegen-patch-b.patch").exists());
+}
+
+#[test]
+fn rebase_continue_drops_a_patch_resolved_to_nothing_only_with_drop_merged() {
+    let (fork, _) = fork_stopped_on_a_conflict();
+    git(&fork.tree(), &["reset", "-q", "--hard"]);
+    fork.fails(&["rebase", "--continue"], 3);
+    git(&fork.tree(), &["reset", "-q", "--hard"]);
+    let out = fork.ok(&["rebase", "--continue", "--drop-merged"]);
+    assert!(out.contains("resolved to no change, dropped: codegen-patch-b.patch"), "{out}");
+    assert!(!out.contains("already upstream"), "{out}");
+}
+
+#[test]
+fn rebase_continue_refuses_conflict_markers_even_when_staged() {
+    let (fork, _) = fork_stopped_on_a_conflict();
+    let head = fork.head();
+    git(&fork.tree(), &["add", "compiler/b.rs"]);
+    let err = fork.fails(&["rebase", "--continue"], 3);
+    assert!(err.contains("conflict markers are still in (staged) files:\n  compiler/b.rs"), "{err}");
+    assert_eq!(fork.head(), head, "nothing committed");
+    assert!(fork.tree().join(".git/patchq/rebase.toml").exists());
+}

@@ -68,6 +68,9 @@ struct Plan {
     /// Applied only with a 3-way merge, or resolved by hand.
     merged: Vec<String>,
     resolved: Vec<String>,
+    /// Resolved to no change and dropped with `--drop-merged`.
+    #[serde(default)]
+    emptied: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +137,7 @@ fn start(ctx: &Ctx, tree: &mut WorkTree, onto: &str, drop_merged: bool) -> Resul
         dropped: Vec::new(),
         merged: Vec::new(),
         resolved: Vec::new(),
+        emptied: Vec::new(),
     };
     advance(tree, plan, &queue, drop_merged, true)
 }
@@ -204,7 +208,14 @@ fn advance(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool
     plan.conflicted = Some(conflict.clone());
     save(tree, &plan)?;
     tree.git.reset_keep(plan.new.head())?;
+    stop_on_conflict(tree, plan, queue, drop_merged, done)
+}
 
+/// Applies the conflicting patch in the files with a 3-way merge, leaving
+/// markers, and stops with the list of conflicted files (exit 3). The tree
+/// is at the plan's head and the plan is saved.
+fn stop_on_conflict(tree: &mut WorkTree, plan: Plan, queue: &Queue, drop_merged: bool, done: usize) -> Result<()> {
+    let conflict = plan.conflicted.clone().expect("a conflict to stop on");
     let patch = queued(queue, &conflict)?;
     let complaint = tree.git.apply_3way_in_place(&patch.path)?;
     let Some(complaint) = complaint else {
@@ -243,6 +254,14 @@ fn resume(ctx: &Ctx, tree: &mut WorkTree, drop_merged: bool) -> Result<()> {
 }
 
 fn resume_with(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool) -> Result<()> {
+    if tree.git.head()? != plan.new.head() {
+        bail!(
+            "{} is not where the rebase left it ({}): move it back (`git reset --keep {}`) or abort",
+            tree.path.display(),
+            short(plan.new.head()),
+            short(plan.new.head())
+        );
+    }
     if let Some(pending) = plan.conflicted.clone() {
         let unmerged = tree.git.unmerged_files()?;
         if !unmerged.is_empty() {
@@ -251,36 +270,54 @@ fn resume_with(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: 
                 unmerged.join("\n  ")
             );
         }
-        let unstaged = tree.git.run(["diff", "--name-only"])?;
-        if !unstaged.trim().is_empty() {
+        let unstaged = tree.git.unstaged_files()?;
+        if !unstaged.is_empty() {
             bail!(
                 "changes not staged:\n  {}\n`git add` what belongs to the patch (or `git checkout` what does \
                  not), then `patchq rebase --continue`",
-                unstaged.trim().replace('\n', "\n  ")
+                unstaged.join("\n  ")
             );
         }
         let patch = queued(queue, &pending)?;
         let tree_id = tree.git.write_index_tree()?;
         let parent = plan.new.head().to_owned();
         if tree_id == tree.git.tree_of(&parent)? {
-            ui::note(format!("{}: resolved to no change; dropped", pending.name));
-            plan.dropped.push(pending.name.clone());
+            if !drop_merged {
+                // Nothing of the patch is in the files: they were reset, or
+                // the rebase was interrupted before it wrote the conflict.
+                // Dropping the patch silently would lose it; put the
+                // conflict back instead.
+                ui::note(format!(
+                    "{}: the work tree holds none of its change (reset, or interrupted before the merge); \
+                     applying it again",
+                    pending.name
+                ));
+                let done = plan.new.patches.len() + plan.dropped.len() + plan.emptied.len();
+                return stop_on_conflict(tree, plan, queue, drop_merged, done);
+            }
+            ui::note(format!("{}: resolved to no change; dropped (--drop-merged)", pending.name));
+            plan.emptied.push(pending.name.clone());
         } else {
+            let markers = crate::patch::conflict_marker_files(&tree.git.diff_between(&parent, &tree_id)?);
+            if !markers.is_empty() {
+                return Err(Exit::new(
+                    Code::PatchDoesNotApply,
+                    format!(
+                        "conflict markers are still in (staged) files:\n  {}\nresolve them, `git add` them, \
+                         then `patchq rebase --continue`; or `patchq rebase --abort`",
+                        markers.join("\n  ")
+                    ),
+                )
+                .into());
+            }
             let commit = tree.commit_as_patch(&tree_id, &parent, patch)?;
             // The index and the files already hold the commit's tree.
-            tree.git.run(["reset", "--quiet", "--soft", &commit])?;
+            tree.git.reset_soft(&commit)?;
             plan.new.patches.push(Applied { name: pending.name.clone(), hash: pending.hash.clone(), commit });
             plan.resolved.push(pending.name.clone());
         }
         plan.conflicted = None;
         save(tree, &plan)?;
-    } else if tree.git.head()? != plan.new.head() {
-        bail!(
-            "{} is not where the rebase left it ({}): move it back (`git reset --keep {}`) or abort",
-            tree.path.display(),
-            short(plan.new.head()),
-            short(plan.new.head())
-        );
     }
     advance(tree, plan, queue, drop_merged, false)
 }
@@ -302,7 +339,12 @@ fn finish(tree: &mut WorkTree, plan: Plan) -> Result<()> {
         fs_err::remove_file(path)?;
     }
     let mut summary = format!("rebased {moved} patch(es) onto Rust {version} ({base})");
-    for (what, names) in [("3-way merged", &plan.merged), ("resolved by hand", &plan.resolved), ("dropped as already upstream", &plan.dropped)] {
+    for (what, names) in [
+        ("3-way merged", &plan.merged),
+        ("resolved by hand", &plan.resolved),
+        ("dropped as already upstream", &plan.dropped),
+        ("resolved to no change, dropped", &plan.emptied),
+    ] {
         if !names.is_empty() {
             summary.push_str(&format!("\n  {what}: {}", names.join(", ")));
         }
