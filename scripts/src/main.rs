@@ -47,6 +47,9 @@ enum Command {
         /// Write nothing; fail if patches/ is out of date.
         #[arg(long)]
         check: bool,
+        /// Overwrite patch files that are not applied yet or were edited by hand (exit 7 without).
+        #[arg(long, conflicts_with = "check")]
+        force: bool,
     },
     /// Check the queue without building it (series, trailers, clean application).
     Check {
@@ -75,7 +78,7 @@ fn main() -> ExitCode {
     let result = cmd::Ctx::new(cli.work_tree, cli.no_wait).and_then(|ctx| match &cli.command {
         Command::Build(args) => cmd::build::run(&ctx, args),
         Command::Apply(base) => cmd::apply::run(&ctx, base),
-        Command::Refresh { check } => cmd::refresh::run(&ctx, *check),
+        Command::Refresh { check, force } => cmd::refresh::run(&ctx, *check, *force),
         Command::Check { build_each } => cmd::check::run(&ctx, *build_each),
         Command::Test => cmd::test::run(&ctx),
         Command::Status => cmd::status::run(&ctx),

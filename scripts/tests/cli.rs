@@ -871,3 +871,60 @@ fn rebase_continue_refuses_conflict_markers_even_when_staged() {
     assert_eq!(fork.head(), head, "nothing committed");
     assert!(fork.tree().join(".git/patchq/rebase.toml").exists());
 }
+
+#[test]
+fn refresh_refuses_to_delete_a_patch_that_apply_could_not_apply() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let path = fork.patch_path("codegen-patch-b.patch");
+    let text = std::fs::read_to_string(&path).unwrap().replace(" b line 19\n", " b line nineteen\n");
+    std::fs::write(&path, &text).unwrap();
+    fork.fails(&["apply"], 3);
+    let series = fork.read("patches/series");
+    let err = fork.fails(&["refresh"], 7);
+    assert!(err.contains("  codegen-patch-b.patch: not applied to the work tree yet"), "{err}");
+    assert!(err.contains("apply first") && err.contains("patchq refresh --force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "the patch file stays");
+    assert_eq!(fork.read("patches/series"), series);
+}
+
+#[test]
+fn refresh_refuses_to_delete_patches_a_pull_brought_until_they_are_applied() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    // The tree has only patch a; then a `git pull` brings patch b.
+    let patches = fork.root.join("patches");
+    let pulled = fork.root.parent().unwrap().join("pulled");
+    assert!(Command::new("cp").arg("-r").arg(&patches).arg(&pulled).status().unwrap().success());
+    std::fs::remove_dir_all(fork.tree()).unwrap();
+    std::fs::remove_file(fork.patch_path("codegen-patch-b.patch")).unwrap();
+    let series = fork.read("patches/series").replace("codegen-patch-b.patch\n", "");
+    write(&patches.join("series"), &series);
+    fork.apply();
+    std::fs::remove_dir_all(&patches).unwrap();
+    std::fs::rename(&pulled, &patches).unwrap();
+
+    let err = fork.fails(&["refresh"], 7);
+    assert!(err.contains("codegen-patch-b.patch: not applied to the work tree yet"), "{err}");
+    assert!(fork.patch_path("codegen-patch-b.patch").exists());
+    fork.ok(&["apply"]);
+    let out = fork.ok(&["refresh"]);
+    assert!(out.contains("already up to date"), "{out}");
+}
+
+#[test]
+fn refresh_refuses_to_overwrite_a_patch_file_edited_by_hand_without_force() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let path = fork.patch_path("codegen-patch-b.patch");
+    let edited = std::fs::read_to_string(&path).unwrap().replace("+b line 20 patched", "+b line 20 edited by hand");
+    std::fs::write(&path, &edited).unwrap();
+    let err = fork.fails(&["refresh"], 7);
+    assert!(err.contains("  codegen-patch-b.patch: edited since patchq last wrote or applied it"), "{err}");
+    assert!(!err.contains("codegen-patch-a.patch"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+
+    let out = fork.ok(&["refresh", "--force"]);
+    assert!(out.contains("rewrote codegen-patch-b.patch"), "{out}");
+    assert!(fork.read("patches/codegen-patch-b.patch").contains("+b line 20 patched\n"));
+}

@@ -13,11 +13,12 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 
 use super::Ctx;
+use crate::exit::{Code, Exit};
 use crate::patch::PatchMeta;
 use crate::queue::{self, Queue, sha256_hex};
 use crate::series::{self, BaseRecord};
 use crate::ui;
-use crate::worktree::{Applied, WorkTree, rebase_state_path, short};
+use crate::worktree::{Applied, State, WorkTree, rebase_state_path, short};
 
 /// One patch file as refresh would write it.
 struct Generated {
@@ -26,7 +27,7 @@ struct Generated {
     content: String,
 }
 
-pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
+pub fn run(ctx: &Ctx, check: bool, force: bool) -> Result<()> {
     let _lock = ctx.lock()?;
     let Some(mut tree) = WorkTree::open(&ctx.tree)? else {
         bail!("{} does not exist: there is nothing to refresh from (`patchq apply` creates it)", ctx.tree.display());
@@ -47,6 +48,20 @@ pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
         ));
     }
     let old = Queue::load(&ctx.loaded.patches_dir())?;
+    let unheld = not_in_tree(&tree.state, &old);
+    if !unheld.is_empty() && !check && !force {
+        return Err(Exit::new(
+            Code::PatchesAheadOfTree,
+            format!(
+                "patches/ holds what the work tree {} does not; refresh would overwrite or delete it:\n  {}\n\
+                 apply first (`patchq apply` brings them into the work tree), or, to replace them with \
+                 the work tree's commits, `patchq refresh --force`",
+                tree.path.display(),
+                unheld.join("\n  ")
+            ),
+        )
+        .into());
+    }
     let generated = generate(&tree, &old)?;
     let mut series = old.series.clone();
     if series.header.is_empty() {
@@ -106,6 +121,27 @@ pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
         ui::out(format!("rewrote {}", stale.join(", ")));
     }
     Ok(())
+}
+
+/// The patch files of the queue whose content the work tree does not hold:
+/// listed but never applied (an `apply` that stopped, a `git pull` that
+/// brought new patches), or changed since patchq last wrote or applied
+/// them (edited by hand). After a rebase, the patches it dropped are
+/// meant to go.
+fn not_in_tree(state: &State, queue: &Queue) -> Vec<String> {
+    let mut out = Vec::new();
+    for patch in &queue.patches {
+        match state.patches.iter().find(|a| a.name == patch.name) {
+            Some(applied) if applied.hash != patch.hash => {
+                out.push(format!("{}: edited since patchq last wrote or applied it", patch.name));
+            }
+            None if state.rebased_from.is_none() => {
+                out.push(format!("{}: not applied to the work tree yet", patch.name));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn generate(tree: &WorkTree, old: &Queue) -> Result<Vec<Generated>> {
