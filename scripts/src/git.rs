@@ -262,6 +262,12 @@ impl Git {
         Ok(out.lines().map(str::to_owned).collect())
     }
 
+    /// Tracked paths whose index or work-tree content differs from HEAD.
+    pub fn changed_since_head(&self) -> Result<Vec<String>> {
+        let out = self.run(["diff", "--no-renames", "--name-only", "-z", "HEAD"])?;
+        Ok(out.split('\0').filter(|p| !p.is_empty()).map(str::to_owned).collect())
+    }
+
     /// Moves `main` to `commit`, leaving the index and the files as they are.
     pub fn reset_soft(&self, commit: &str) -> Result<()> {
         self.run(["reset", "--quiet", "--soft", commit])?;

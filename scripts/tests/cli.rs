@@ -928,3 +928,29 @@ fn refresh_refuses_to_overwrite_a_patch_file_edited_by_hand_without_force() {
     assert!(out.contains("rewrote codegen-patch-b.patch"), "{out}");
     assert!(fork.read("patches/codegen-patch-b.patch").contains("+b line 20 patched\n"));
 }
+
+#[test]
+fn rebase_abort_keeps_edits_to_files_the_rebase_did_not_touch() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let head = fork.head();
+    let (a, b) = (fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs"));
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &format!("// new\n{}", numbered("a", 30)));
+        write(&top.join("compiler/b.rs"), &numbered("b", 30).replace("b line 20\n", "b line 20 upstream\n"));
+    });
+    fork.fails(&["rebase", "--onto", &v2.to_string_lossy()], 3);
+    // While stopped, the user edits a file neither base nor patch touches,
+    // and half-resolves the conflict.
+    let x_py = fork.tree().join("x.py");
+    let edited = format!("{}# my edit\n", fork.read("rust/x.py"));
+    std::fs::write(&x_py, &edited).unwrap();
+    std::fs::write(fork.tree().join("compiler/b.rs"), "half resolved\n").unwrap();
+
+    let out = fork.ok(&["rebase", "--abort"]);
+    assert!(out.contains("kept your uncommitted edits to files the rebase did not touch: x.py"), "{out}");
+    assert_eq!(fork.head(), head);
+    assert_eq!(std::fs::read_to_string(&x_py).unwrap(), edited);
+    assert_eq!((fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs")), (a, b));
+    assert_eq!(git(&fork.tree(), &["status", "--porcelain"]), " M x.py\n");
+}

@@ -22,12 +22,15 @@
 //! new base into `patches/`; until then `apply` refuses, so that the old
 //! patch files cannot undo the rebase.
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
 use crate::base::BaseSource;
 use crate::exit::{Code, Exit};
+use crate::patch::PatchFile;
 use crate::queue::{Queue, QueuedPatch};
 use crate::ui;
 use crate::worktree::{
@@ -85,7 +88,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut tree = WorkTree::open(&ctx.tree)?
         .with_context(|| format!("{} does not exist: there is no queue to rebase", ctx.tree.display()))?;
     if args.abort {
-        return abort(&mut tree);
+        return abort(ctx, &mut tree);
     }
     if args.continue_ {
         return resume(ctx, &mut tree, args.drop_merged);
@@ -357,19 +360,63 @@ fn finish(tree: &mut WorkTree, plan: Plan) -> Result<()> {
     Ok(())
 }
 
-/// `--abort`: back to the exact state before `--onto`.
-fn abort(tree: &mut WorkTree) -> Result<()> {
+/// `--abort`: back to the exact state before `--onto` for everything the
+/// rebase touched (the files that differ between the old and the new
+/// commits, and those of the conflicting patch); edits the user made
+/// meanwhile to other tracked files stay.
+fn abort(ctx: &Ctx, tree: &mut WorkTree) -> Result<()> {
     let plan = load(tree)?;
     let head = plan.old.head().to_owned();
-    // The files hold the rebase's own work (patches moved, conflict
-    // markers); the state before it is all in commits.
+    let mut touched: BTreeSet<String> = tree.git.changed_paths(&head, "HEAD")?.into_iter().collect();
+    let mut keep_edits = true;
+    if let Some(conflicted) = &plan.conflicted {
+        let path = ctx.loaded.patches_dir().join(&conflicted.name);
+        match fs_err::read_to_string(&path).map_err(anyhow::Error::from).and_then(|t| PatchFile::parse(&t)) {
+            Ok(patch) => touched.extend(patch.touched_paths().map(str::to_owned)),
+            Err(err) => {
+                ui::warn(format!(
+                    "cannot tell which files the conflicting patch touched ({err:#}): every edit in {} is undone",
+                    tree.path.display()
+                ));
+                keep_edits = false;
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    if keep_edits {
+        for path in tree.git.changed_since_head()? {
+            if touched.contains(&path) {
+                continue;
+            }
+            let file = tree.path.join(&path);
+            let content = if file.symlink_metadata().is_ok() { Some(fs_err::read(&file)?) } else { None };
+            kept.push((path, content));
+        }
+    }
     tree.git.reset_hard(&head)?;
+    for (path, content) in &kept {
+        let file = tree.path.join(path);
+        match content {
+            Some(bytes) => {
+                if let Some(parent) = file.parent() {
+                    fs_err::create_dir_all(parent)?;
+                }
+                fs_err::write(&file, bytes)?;
+            }
+            None if file.exists() => fs_err::remove_file(&file)?,
+            None => {}
+        }
+    }
     tree.git.update_ref(BASE_REF, &plan.old.base_commit)?;
     tree.git.update_ref(QUEUE_REF, &head)?;
     tree.state = plan.old;
     tree.save_state()?;
     fs_err::remove_file(rebase_state_path(&tree.path))?;
     ui::out(format!("rebase aborted: {} is back at {} on {}", tree.path.display(), short(&head), tree.state.base));
+    if !kept.is_empty() {
+        let names: Vec<&str> = kept.iter().map(|(p, _)| p.as_str()).collect();
+        ui::out(format!("kept your uncommitted edits to files the rebase did not touch: {}", names.join(", ")));
+    }
     Ok(())
 }
 
