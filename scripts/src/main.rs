@@ -89,7 +89,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            ui::error(&err);
             match err.downcast_ref::<exit::Exit>() {
                 Some(exit) => ExitCode::from(exit.code as u8),
                 None => ExitCode::FAILURE,

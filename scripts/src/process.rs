@@ -169,10 +169,13 @@ impl Cmd {
         };
         let mut captured = String::new();
         let mut stdout = std::io::stdout().lock();
+        let mut showing = true;
         for line in BufReader::new(reader).split(b'\n') {
             let mut line = line.context("reading child output")?;
             line.push(b'\n');
-            stdout.write_all(&line)?;
+            // A reader that went away (`| head`) must not stop the child's
+            // work or its capture: stop showing, keep reading.
+            showing = showing && stdout.write_all(&line).is_ok();
             if let Some(log) = &mut log {
                 log.write_all(&line)?;
             }

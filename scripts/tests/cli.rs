@@ -148,16 +148,28 @@ impl Fork {
         self.root.join("rust")
     }
 
-    fn patchq(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_patchq"))
-            .args(args)
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchq"));
+        cmd.args(args)
             .current_dir(&self.root)
             .env("HOME", &self.home)
             .env("PATCHQ_CACHE_DIR", self.home.join("cache"))
             .env_remove("PATCHQ_WORK_TREE")
-            .env_remove("XDG_CACHE_HOME")
-            .output()
-            .unwrap()
+            .env_remove("XDG_CACHE_HOME");
+        cmd
+    }
+
+    fn patchq(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs patchq with stdout and stderr pipes whose reader has gone
+    /// (`patchq … 2>&1 | head -0`).
+    fn with_closed_output(&self, args: &[&str]) -> std::process::ExitStatus {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = self.command(args).stdout(writer.try_clone().unwrap()).stderr(writer).spawn().unwrap();
+        child.wait().unwrap()
     }
 
     /// Runs patchq and asserts success; returns stdout + stderr.
@@ -953,4 +965,19 @@ fn rebase_abort_keeps_edits_to_files_the_rebase_did_not_touch() {
     assert_eq!(std::fs::read_to_string(&x_py).unwrap(), edited);
     assert_eq!((fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs")), (a, b));
     assert_eq!(git(&fork.tree(), &["status", "--porcelain"]), " M x.py\n");
+}
+
+#[test]
+fn a_closed_output_pipe_neither_panics_nor_interrupts_a_rebase() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    assert_eq!(fork.with_closed_output(&["status"]).code(), Some(0), "status | head must not panic");
+
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &numbered("a", 30).replace("a line 10\n", "a line 10 patched\n"));
+    });
+    let status = fork.with_closed_output(&["rebase", "--onto", &v2.to_string_lossy(), "--drop-merged"]);
+    assert_eq!(status.code(), Some(0));
+    assert!(!fork.tree().join(".git/patchq/rebase.toml").exists());
+    assert_eq!(git(&fork.tree(), &["log", "-1", "--format=%s", "HEAD~2"]), "base: Rust 1.86.0 (abcdef012)\n");
 }
