@@ -981,3 +981,50 @@ fn a_closed_output_pipe_neither_panics_nor_interrupts_a_rebase() {
     assert!(!fork.tree().join(".git/patchq/rebase.toml").exists());
     assert_eq!(git(&fork.tree(), &["log", "-1", "--format=%s", "HEAD~2"]), "base: Rust 1.86.0 (abcdef012)\n");
 }
+
+/// Runs the `./patchq` wrapper with fake `cargo` and `rustc` (the latter
+/// printing `rustc_version`) first on PATH, and `CARGO_TARGET_DIR` at a
+/// directory whose `release/patchq` prints its environment.
+fn run_wrapper(rustc_version: &str) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    let exe = |path: &Path, text: &str| {
+        write(path, text);
+        assert!(Command::new("chmod").arg("+x").arg(path).status().unwrap().success());
+    };
+    exe(&bin.join("rustc"), &format!("#!/bin/sh\necho 'rustc {rustc_version} (0000000 2025-01-01)'\n"));
+    exe(&bin.join("cargo"), "#!/bin/sh\necho \"cargo $*\" >&2\n");
+    let target = tmp.path().join("target");
+    exe(&target.join("release/patchq"), "#!/bin/sh\necho \"built patchq $*\"\nenv\n");
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../patchq");
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    Command::new("sh")
+        .arg(wrapper)
+        .args(["status", "--no-wait"])
+        .env_clear()
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("MY_VAR", "mine")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_wrapper_builds_then_runs_the_binary_with_the_callers_environment() {
+    let out = run_wrapper("1.89.0");
+    let text = both(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("cargo build --release --quiet --manifest-path"), "{text}");
+    assert!(text.contains("built patchq status --no-wait"), "{text}");
+    assert!(text.contains("MY_VAR=mine"), "{text}");
+    assert!(!text.contains("RUSTUP_TOOLCHAIN") && !text.contains("LD_LIBRARY_PATH"), "{text}");
+}
+
+#[test]
+fn the_wrapper_names_the_minimum_rust_version() {
+    let out = run_wrapper("1.85.1");
+    let text = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("needs Rust 1.89 or newer") && text.contains("rustc 1.85.1"), "{text}");
+    assert!(!text.contains("cargo build"), "{text}");
+}
