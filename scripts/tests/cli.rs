@@ -1028,3 +1028,30 @@ fn the_wrapper_names_the_minimum_rust_version() {
     assert!(text.contains("needs Rust 1.89 or newer") && text.contains("rustc 1.85.1"), "{text}");
     assert!(!text.contains("cargo build"), "{text}");
 }
+
+#[test]
+fn a_base_other_than_the_series_records_is_refused_without_allow_other_base() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    std::fs::remove_dir_all(fork.tree()).unwrap();
+    let newer = fork.base_variant("1.86.0", |_| {}).to_string_lossy().into_owned();
+    let err = fork.fails(&["apply", "--base-tarball", &newer], 1);
+    assert!(err.contains("the base given is Rust 1.86.0, but patches/series records 1.85.0"), "{err}");
+    assert!(err.contains("--allow-other-base"), "{err}");
+    assert!(!fork.tree().exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&fork.root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!leftovers.iter().any(|n| n.to_string_lossy().contains(".tree")), "{leftovers:?}");
+
+    // Same version, other bytes.
+    let other = fork.root.parent().unwrap().join("other").join("rustc-1.85.0-src");
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    assert!(Command::new("cp").arg("-r").arg(&fork.src).arg(&other).status().unwrap().success());
+    write(&other.join("extra.txt"), "not the recorded tarball\n");
+    let other_tarball = other.parent().unwrap().join("rustc-1.85.0-src.tar.xz");
+    make_tarball(&other, &other_tarball);
+    let err = fork.fails(&["apply", "--base-tarball", &other_tarball.to_string_lossy()], 1);
+    assert!(err.contains("but patches/series records") && err.contains("for Rust 1.85.0"), "{err}");
+
+    let out = fork.ok(&["apply", "--base-tarball", &newer, "--allow-other-base"]);
+    assert!(out.contains("2 applied"), "{out}");
+}

@@ -9,7 +9,7 @@ use crate::worktree::{SyncReport, WorkTree};
 
 pub fn run(ctx: &Ctx, base: &BaseArgs) -> Result<()> {
     let _lock = ctx.lock()?;
-    let (mut tree, _) = ctx.open_or_create_tree(base.source()?)?;
+    let (mut tree, _) = ctx.open_or_create_tree(base.source()?, base.allow_other_base)?;
     sync(ctx, &mut tree)?;
     Ok(())
 }

@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 
     host::ensure_phase()?;
 
-    let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?)?;
+    let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?, args.base.allow_other_base)?;
     super::apply::sync(ctx, &mut tree)?;
     let queue = ctx.queue()?;
 

@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
         }
     }
 
-    let (mut tree, created) = ctx.open_or_create_tree(None)?;
+    let (mut tree, created) = ctx.open_or_create_tree(None, false)?;
     if created == Created::Yes {
         // A tree made just now holds nobody's work: bring it to the queue,
         // so that `build` afterwards finds it in the state it expects.
