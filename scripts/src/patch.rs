@@ -99,9 +99,28 @@ impl PatchFile {
             lines.next();
         }
         let body = body_lines.join("\n").trim().to_owned();
-        let files = parse_diff(lines);
+        let mut stat_files = None;
+        while let Some(line) = lines.peek() {
+            if line.starts_with("diff --git ") {
+                break;
+            }
+            if let Some((count, _)) = line.trim_start().split_once(" file")
+                && line.contains(" changed")
+            {
+                stat_files = count.parse::<usize>().ok();
+            }
+            lines.next();
+        }
+        let files = parse_diff(lines)?;
         if files.is_empty() {
             bail!("the patch changes no file (no `diff --git` section)");
+        }
+        if let Some(expected) = stat_files.filter(|n| *n != files.len()) {
+            bail!(
+                "the diffstat says {expected} file(s) changed, but the patch has {} `diff --git` section(s): \
+                 it was cut short or edited by hand; write it again from the commit (`patchq refresh`)",
+                files.len()
+            );
         }
         Ok(PatchFile { subject, body, files })
     }
@@ -173,9 +192,25 @@ fn mail_subject(headers: &str) -> Option<String> {
     Some(subject.to_owned())
 }
 
-fn parse_diff<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<FileChange> {
+fn parse_diff<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<FileChange>> {
     let mut files: Vec<FileChange> = Vec::new();
+    // Lines the current hunk still owes, old side and new side.
+    let mut owed = (0u32, 0u32);
     for line in lines {
+        if owed != (0, 0) {
+            match line.chars().next() {
+                Some('\\') => continue,
+                Some('-') => owed.0 = owed.0.saturating_sub(1),
+                Some('+') => owed.1 = owed.1.saturating_sub(1),
+                Some(' ') | None => owed = (owed.0.saturating_sub(1), owed.1.saturating_sub(1)),
+                _ => bail!(
+                    "{}: the hunk `{}` ends early: the file was cut short or edited by hand",
+                    files.last().map_or("?", |f| f.path.as_str()),
+                    files.last().and_then(|f| f.hunks.last()).map_or("?", String::as_str)
+                ),
+            }
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("diff --git ") {
             // `a/X b/X`; paths with spaces are rare in rust-lang/rust and a
             // rename line below corrects `old_path` when present.
@@ -191,13 +226,36 @@ fn parse_diff<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<FileChange> {
         } else if let Some(old) = line.strip_prefix("rename from ") {
             file.old_path = Some(old.to_owned());
         } else if line.starts_with("@@ ") {
+            owed = hunk_lengths(line).unwrap_or((0, 0));
             file.hunks.push(line.to_owned());
         }
     }
-    files
+    if owed != (0, 0) {
+        let file = files.last().expect("a hunk belongs to a file");
+        bail!(
+            "{}: the hunk `{}` ends early: the file was cut short or edited by hand",
+            file.path,
+            file.hunks.last().map_or("?", String::as_str)
+        );
+    }
+    Ok(files)
 }
 
-/// Parses a hunk header's old-side start line: `@@ -120,7 +120,8 @@` → 120.
+/// The old and new line counts of a hunk header (`@@ -a,b +c,d @@`; a
+/// missing count is 1).
+fn hunk_lengths(header: &str) -> Option<(u32, u32)> {
+    let mut ranges = header.strip_prefix("@@ -")?.split(' ');
+    let count = |range: &str| -> Option<u32> {
+        match range.split_once(',') {
+            Some((_, n)) => n.parse().ok(),
+            None => Some(1),
+        }
+    };
+    let old = count(ranges.next()?)?;
+    let new = count(ranges.next()?.strip_prefix('+')?)?;
+    Some((old, new))
+}
+
 pub fn hunk_old_start(header: &str) -> Option<u32> {
     let old = header.strip_prefix("@@ -")?.split([',', ' ']).next()?;
     old.parse().ok()
@@ -446,8 +504,9 @@ Upstream: rust-lang/rust#137271
 Fixes: rust-lang/rust#137217
 Status: merged-in 1.87
 ---
- compiler/x.rs | 2 +-
- 1 file changed, 1 insertion(+), 1 deletion(-)
+ compiler/x.rs        | 2 +-
+ tests/codegen/new.rs | 1 +
+ 2 files changed, 2 insertions(+), 1 deletion(-)
 
 diff --git a/compiler/x.rs b/compiler/x.rs
 index 111111111111..222222222222 100644
@@ -456,6 +515,12 @@ index 111111111111..222222222222 100644
 @@ -10,7 +10,7 @@ fn f() {
 -old
 +new
+ ctx 1
+ ctx 2
+ ctx 3
+ ctx 4
+ ctx 5
+ ctx 6
 diff --git a/tests/codegen/new.rs b/tests/codegen/new.rs
 new file mode 100644
 index 000000000000..333333333333
@@ -523,7 +588,7 @@ index 000000000000..333333333333
         let text = normalized(SAMPLE);
         assert!(text.starts_with("Subject: codegen: emit `getelementptr inbounds nuw` for `pointer::add`\nAuthor: A U Thor"), "{text}");
         assert!(text.contains("\n@@ fn f() {\n-old\n+new\n"), "{text}");
-        assert!(!text.contains("1 file changed") && !text.contains("index "), "{text}");
+        assert!(!text.contains("files changed") && !text.contains("index "), "{text}");
         assert_ne!(normalized(SAMPLE), normalized(&SAMPLE.replace("+new", "+newer")));
     }
 
@@ -534,6 +599,19 @@ index 000000000000..333333333333
                     diff --git a/y.rs b/y.rs\n--- a/y.rs\n+++ b/y.rs\n@@ -1 +1 @@\n-<<<<<<< old\n+fine\n";
         assert_eq!(conflict_marker_files(diff), ["x.rs"]);
         assert!(conflict_marker_files("diff --git a/z b/z\n+====== not one\n+<<<<<<<<< eight\n").is_empty());
+    }
+
+    #[test]
+    fn a_patch_cut_short_is_named() {
+        let two = SAMPLE.replace(
+            " 2 files changed, 2 insertions(+), 1 deletion(-)",
+            " 3 files changed, 3 insertions(+), 1 deletion(-)",
+        );
+        let err = PatchFile::parse(&two).unwrap_err().to_string();
+        assert!(err.contains("the diffstat says 3 file(s) changed, but the patch has 2"), "{err}");
+        let cut = &SAMPLE[..SAMPLE.find(" ctx 4").unwrap()];
+        let err = PatchFile::parse(cut).unwrap_err().to_string();
+        assert!(err.contains("the hunk `@@ -10,7 +10,7 @@ fn f() {` ends early"), "{err}");
     }
 
     #[test]

@@ -1055,3 +1055,45 @@ fn a_base_other_than_the_series_records_is_refused_without_allow_other_base() {
     let out = fork.ok(&["apply", "--base-tarball", &newer, "--allow-other-base"]);
     assert!(out.contains("2 applied"), "{out}");
 }
+
+#[test]
+fn a_two_file_patch_cut_between_its_files_is_refused() {
+    let fork = Fork::new();
+    fork.apply();
+    let tree = fork.tree();
+    for (file, from) in [("compiler/a.rs", "a line 10\n"), ("compiler/b.rs", "b line 20\n")] {
+        let text = std::fs::read_to_string(tree.join(file)).unwrap();
+        std::fs::write(tree.join(file), text.replace(from, "changed\n")).unwrap();
+    }
+    git(&tree, &["commit", "-q", "-a", "-m", &format!("codegen: two files\n\nWhy.\n\n{TRAILERS}")]);
+    fork.ok(&["refresh"]);
+    let path = fork.patch_path("codegen-two-files.patch");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.find("diff --git a/compiler/b.rs").unwrap()]).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("the diffstat says 2 file(s) changed, but the patch has 1 `diff --git` section(s)"), "{err}");
+    assert!(err.contains("codegen-two-files.patch"), "{err}");
+    std::fs::remove_dir_all(&tree).unwrap();
+    let err = fork.fails(&["apply", "--base-tarball", &fork.tarball.to_string_lossy()], 1);
+    assert!(err.contains("the diffstat says 2 file(s) changed"), "{err}");
+}
+
+#[test]
+fn conflict_markers_do_not_pass_refresh_or_check() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let path = fork.patch_path("codegen-patch-b.patch");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("+b line 20 patched\n", "+<<<<<<< ours\n")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("codegen-patch-b.patch: adds conflict markers in compiler/b.rs"), "{err}");
+
+    std::fs::write(&path, text).unwrap();
+    let tree = fork.tree();
+    std::fs::write(tree.join("compiler/a.rs"), "<<<<<<< HEAD\nmine\n=======\ntheirs\n>>>>>>> other\n").unwrap();
+    git(&tree, &["add", "compiler/a.rs"]);
+    git(&tree, &["commit", "-q", "-m", &format!("codegen: oops\n\nWhy.\n\n{TRAILERS}")]);
+    let err = fork.fails(&["refresh"], 1);
+    assert!(err.contains("`codegen: oops` adds conflict markers:\n  compiler/a.rs"), "{err}");
+    assert!(!fork.patch_path("codegen-oops.patch").exists());
+}

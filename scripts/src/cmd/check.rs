@@ -38,6 +38,9 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
                 for dep in &meta.depends_on {
                     match queue.series.position(dep) {
                         Some(j) if j < i => {}
+                        Some(j) if j == i => {
+                            problems.push(format!("{}: depends on itself (`Depends-on: {dep}`)", patch.name))
+                        }
                         Some(_) => problems.push(format!("{}: depends on `{dep}`, which comes later in the series", patch.name)),
                         None if !names.contains(dep.as_str()) => {
                             problems.push(format!("{}: depends on `{dep}`, which is not in the series", patch.name))
@@ -47,6 +50,10 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
                 }
             }
             Err(err) => problems.push(format!("{}: {err}", patch.name)),
+        }
+        let markers = crate::patch::conflict_marker_files(&fs_err::read_to_string(&patch.path)?);
+        if !markers.is_empty() {
+            problems.push(format!("{}: adds conflict markers in {}", patch.name, markers.join(", ")));
         }
         for path in patch.file.touched_paths() {
             if owned.contains(path) && !shared.contains(&path) {

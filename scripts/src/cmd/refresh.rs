@@ -190,6 +190,15 @@ fn generate(tree: &WorkTree, old: &Queue) -> Result<Vec<Generated>> {
             );
         }
         let content = tree.git.format_patch(&commit)?;
+        let markers = crate::patch::conflict_marker_files(&content);
+        if !markers.is_empty() {
+            bail!(
+                "commit {} `{subject}` adds conflict markers:\n  {}\nresolve them and amend the commit \
+                 (`git commit --amend`, or `git rebase -i`), then refresh again",
+                short(&commit),
+                markers.join("\n  ")
+            );
+        }
         out.push(Generated { name, commit, content });
     }
     Ok(out)
