@@ -52,7 +52,8 @@ impl BaseSource {
         };
         if !path.exists() {
             bail!(
-                "`{spec}` is not a base: expected `debian:<version>`, a rustc-<version>-src.tar.xz,                  a rust-lang/rust checkout, or `<checkout>@<rev>` ({} does not exist)",
+                "`{spec}` is not a base: expected `debian:<version>`, a rustc-<version>-src.tar.xz, \
+                 a rust-lang/rust checkout, or `<checkout>@<rev>` ({} does not exist)",
                 path.display()
             );
         }
@@ -376,6 +377,7 @@ mod tests {
         assert!(matches!(plain, BaseSource::Git { rev, .. } if rev == "HEAD"));
         let err = BaseSource::parse_spec("/no/such/rust@master").unwrap_err().to_string();
         assert!(err.contains("is not a base") && err.contains("/no/such/rust does not exist"), "{err}");
+        assert!(!err.contains("  "), "one space between words: {err}");
         let err = BaseSource::parse_spec(&dir.path().to_string_lossy()).unwrap_err().to_string();
         assert!(err.contains("not a git checkout"), "{err}");
     }

@@ -268,6 +268,19 @@ impl Git {
         Ok(out.split('\0').filter(|p| !p.is_empty()).map(str::to_owned).collect())
     }
 
+    /// The branches checked out in this repository's work trees, the main
+    /// one and every linked one (`refs/heads/…`).
+    pub fn checked_out_branches(&self) -> Result<Vec<String>> {
+        let out = self.run(["worktree", "list", "--porcelain"])?;
+        Ok(out.lines().filter_map(|l| l.strip_prefix("branch ")).map(str::to_owned).collect())
+    }
+
+    /// Whether `dir` is itself a git repository (a work tree's top or a
+    /// bare one), not a directory inside one.
+    pub fn is_repo_root(dir: &Path) -> bool {
+        dir.join(".git").exists() || (dir.join("HEAD").is_file() && dir.join("objects").is_dir())
+    }
+
     /// Moves `main` to `commit`, leaving the index and the files as they are.
     pub fn reset_soft(&self, commit: &str) -> Result<()> {
         self.run(["reset", "--quiet", "--soft", commit])?;

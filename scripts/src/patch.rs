@@ -78,6 +78,12 @@ pub enum ChangeKind {
 
 impl PatchFile {
     pub fn parse(text: &str) -> Result<PatchFile> {
+        if text.contains("\r\n") {
+            bail!(
+                "the file has CRLF (Windows) line endings; `git format-patch` files use LF: convert it \
+                 (`sed -i 's/\\r$//' FILE`), and check patches/ out with `core.autocrlf=false`"
+            );
+        }
         let (headers, rest) = match text.split_once("\n\n") {
             Some(split) => split,
             None => bail!("no mail header: this is not a `git format-patch` file"),

@@ -206,7 +206,9 @@ impl fmt::Display for Cmd {
 
 /// Quotes a word for a POSIX shell when it needs it, so that printed
 /// commands can be pasted back into a terminal.
-fn shell_quote(word: &OsStr) -> String {
+/// `word` as a POSIX shell reads it back: plain words as they are, others
+/// in single quotes. For commands patchq suggests and the ones it reports.
+pub fn shell_quote(word: &OsStr) -> String {
     let word = word.to_string_lossy();
     let plain = !word.is_empty()
         && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));

@@ -190,7 +190,7 @@ impl WorkTree {
                      or set them aside with `git -C {} stash -u`",
                     self.path.display(),
                     shown.join("\n"),
-                    self.path.display()
+                    quoted(&self.path)
                 ),
             )
             .into());
@@ -206,7 +206,7 @@ impl WorkTree {
                     self.path.display(),
                     short(&head),
                     short(self.state.head()),
-                    self.path.display(),
+                    quoted(&self.path),
                     short(self.state.head())
                 ),
             )
@@ -383,8 +383,8 @@ fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailu
          to fix the patch: `git -C {} am -3 {}`, resolve, `git am --continue`, then `patchq refresh`",
         tree.display(),
         short(left_at),
-        tree.display(),
-        patch.path.display()
+        quoted(tree),
+        quoted(&patch.path)
     ));
     Exit::new(Code::PatchDoesNotApply, msg).into()
 }
@@ -394,6 +394,11 @@ fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailu
 pub fn beside(tree: &Path, what: &str) -> PathBuf {
     let name = tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
     tree.with_file_name(format!(".{name}.patchq-{what}"))
+}
+
+/// A path as it goes into a suggested shell command.
+pub fn quoted(path: &Path) -> String {
+    crate::process::shell_quote(path.as_os_str())
 }
 
 pub fn state_path(tree: &Path) -> PathBuf {

@@ -1097,3 +1097,63 @@ fn conflict_markers_do_not_pass_refresh_or_check() {
     assert!(err.contains("`codegen: oops` adds conflict markers:\n  compiler/a.rs"), "{err}");
     assert!(!fork.patch_path("codegen-oops.patch").exists());
 }
+
+#[test]
+fn export_force_does_not_move_a_branch_checked_out_in_a_linked_worktree() {
+    let fork = fork_with_prs();
+    let upstream = fork.root.parent().unwrap().join("upstream-clone");
+    git(fork.root.parent().unwrap(), &["clone", "-q", &fork.tree().to_string_lossy(), "upstream-clone"]);
+    let upstream_s = upstream.to_string_lossy().into_owned();
+    let base = git(&fork.tree(), &["rev-parse", "refs/patchq/base"]).trim().to_owned();
+    fork.ok(&["export", "codegen", "--into", &upstream_s, "--onto", &base]);
+    git(&upstream, &["update-ref", "refs/heads/pr/codegen-patch-a", &base]);
+    git(&upstream, &["worktree", "add", "-q", "../linked", "pr/codegen-patch-a"]);
+    let err = fork.fails(&["export", "codegen", "--into", &upstream_s, "--onto", &base, "--force"], 1);
+    assert!(err.contains("pr/codegen-patch-a is checked out (in a work tree of the repository)"), "{err}");
+    assert_eq!(git(&upstream, &["rev-parse", "pr/codegen-patch-a"]).trim(), base);
+}
+
+#[test]
+fn messages_name_the_real_problem() {
+    let fork = fork_with_prs();
+    let tree = fork.tree();
+
+    // `--into` a directory that is no repository.
+    let plain = fork.root.parent().unwrap().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let base = git(&tree, &["rev-parse", "refs/patchq/base"]).trim().to_owned();
+    let err = fork.fails(&["export", "codegen", "--into", &plain.to_string_lossy(), "--onto", &base], 1);
+    assert!(err.contains("not a git repository") && !err.contains("no such commit"), "{err}");
+
+    // `status` in the middle of a rebase.
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/b.rs"), &numbered("b", 30).replace("b line 5\n", "b line 5 upstream\n"));
+    });
+    fork.fails(&["rebase", "--onto", &v2.to_string_lossy()], 3);
+    let out = fork.ok(&["status"]);
+    assert!(out.contains("a `patchq rebase` is in progress") && out.contains("patchq rebase --abort"), "{out}");
+    assert!(!out.contains("has commits not in patches/"), "{out}");
+    fork.ok(&["rebase", "--abort"]);
+
+    // A patch that names itself in Depends-on.
+    let path = fork.patch_path("codegen-patch-a.patch");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("Status: open\n", "Status: open\nDepends-on: codegen-patch-a.patch\n")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("codegen-patch-a.patch: depends on itself"), "{err}");
+    assert!(!err.contains("comes later"), "{err}");
+
+    // CRLF line endings.
+    std::fs::write(&path, text.replace('\n', "\r\n")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("CRLF") && !err.contains("no mail header"), "{err}");
+    std::fs::write(&path, &text).unwrap();
+
+    // Suggested commands quote paths a shell would split.
+    let spaced = fork.root.join("my rust");
+    let tarball = fork.tarball.to_string_lossy().into_owned();
+    fork.ok(&["--work-tree", "my rust", "apply", "--base-tarball", &tarball]);
+    std::fs::write(spaced.join("compiler/a.rs"), "edit\n").unwrap();
+    let err = fork.fails(&["--work-tree", "my rust", "apply"], 4);
+    assert!(err.contains(&format!("git -C '{}' stash -u", spaced.display())), "{err}");
+}

@@ -81,7 +81,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let tree = WorkTree::open(&ctx.tree)?
         .with_context(|| format!("{} does not exist: `patchq apply` makes it", ctx.tree.display()))?;
     let target = match &args.into {
-        Some(repo) => Git::open(&fs_err::canonicalize(repo)?),
+        Some(repo) => {
+            if !Git::is_repo_root(repo) {
+                bail!("`--into {}`: not a git repository (a rust-lang/rust clone is expected)", repo.display());
+            }
+            Git::open(&fs_err::canonicalize(repo)?)
+        }
         None => tree.git.clone(),
     };
     let onto = match &args.onto {
@@ -229,13 +234,18 @@ fn commit_upstream_style(git: &Git, tree: &str, parent: &str, patch: &QueuedPatc
 /// Points `branch` at `head`, refusing to move one that holds other work.
 fn set_branch(git: &Git, branch: &str, head: &str, force: bool) -> Result<()> {
     let full = format!("refs/heads/{branch}");
-    let checked_out = git.cmd(["symbolic-ref", "--quiet", "HEAD"]).output()?.stdout.trim() == full;
+    // In the main work tree or a linked one: moving it would leave that
+    // tree's files behind its branch.
+    let checked_out = git.checked_out_branches()?.contains(&full);
     if let Some(existing) = git.rev_parse(&full)? {
         if existing == head {
             return Ok(());
         }
         if checked_out {
-            bail!("{branch} is checked out: switch to another branch before exporting it again");
+            bail!(
+                "{branch} is checked out (in a work tree of the repository): switch that work tree to \
+                 another branch before exporting it again"
+            );
         }
         if !force {
             bail!(

@@ -49,7 +49,18 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         Some(tree) => {
             let head = tree.git.head()?;
             let dirty = tree.git.dirty_files()?.len();
-            if head != tree.state.head() {
+            if crate::worktree::rebase_state_path(&tree.path).is_file() {
+                format!(
+                    "work tree {}: a `patchq rebase` is in progress: resolve the conflict, `git add`, then \
+                     `patchq rebase --continue`; or `patchq rebase --abort`",
+                    tree.path.display()
+                )
+            } else if let Some(from) = &tree.state.rebased_from {
+                format!(
+                    "work tree {}: rebased from {from}; `patchq refresh` writes the moved patches into patches/",
+                    tree.path.display()
+                )
+            } else if head != tree.state.head() {
                 format!("work tree {}: has commits not in patches/ (`patchq refresh` saves them)", tree.path.display())
             } else if !in_sync || applied.len() != queue.patches.len() {
                 format!("work tree {}: behind the queue (`patchq apply` updates it)", tree.path.display())
