@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{BaseConfig, DebianPkg};
 use crate::git::Git;
 use crate::process::Cmd;
+use crate::scratch::ScratchDir;
 use crate::queue::hex;
 use crate::series::BaseRecord;
 use crate::ui;
@@ -85,9 +86,10 @@ impl BaseSource {
     }
 
     /// Unpacks the base (without `vendor/`) into a new directory beside
-    /// `dest`, and returns that directory.
-    pub fn extract(&self, cfg: &BaseConfig, cache: &Path, dest: &Path) -> Result<PathBuf> {
-        let staging = staging_dir(dest)?;
+    /// `dest`, and returns that directory, removed when the guard drops.
+    pub fn extract(&self, cfg: &BaseConfig, cache: &Path, dest: &Path) -> Result<ScratchDir> {
+        let staging = ScratchDir::fresh(crate::worktree::beside(dest, "extract"))?;
+        let staging = staging.path();
         match self {
             BaseSource::Debian => {
                 let pkg = cfg.debian();
@@ -108,7 +110,7 @@ impl BaseSource {
                 Cmd::new("tar").arg("-xf").arg(archive.path()).arg("-C").arg(&top).read()?;
             }
         }
-        single_child(&staging)
+        single_child(staging, dest)
     }
 
     /// What the series header records for this base, read from the sources
@@ -148,17 +150,6 @@ fn git_commit(checkout: &Path, rev: &str) -> Result<String> {
         .with_context(|| format!("{} has no commit `{rev}` to use as base", checkout.display()))
 }
 
-/// A fresh, empty directory beside `dest` to unpack into.
-fn staging_dir(dest: &Path) -> Result<PathBuf> {
-    let staging = crate::worktree::beside(dest, "extract");
-    if staging.exists() {
-        // Left over from an interrupted run: nothing in it is anyone's work.
-        fs_err::remove_dir_all(&staging)?;
-    }
-    fs_err::create_dir_all(&staging)?;
-    Ok(staging)
-}
-
 fn untar(tarball: &Path, into: &Path) -> Result<()> {
     let phase = ui::phase(format!("unpacking {}", tarball.display()));
     // `vendor/` is 326 MB that cargo never reads here: it uses crates.io.
@@ -172,20 +163,19 @@ fn untar(tarball: &Path, into: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The one directory a tarball unpacked into, moved next to the staging
-/// directory so the staging directory can go.
-fn single_child(staging: &Path) -> Result<PathBuf> {
+/// The one directory a tarball unpacked into, moved beside `dest`
+/// (`.<name>.patchq-extract.tree`) so the staging directory can go.
+fn single_child(staging: &Path, dest: &Path) -> Result<ScratchDir> {
     let children: Vec<_> = fs_err::read_dir(staging)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     let [top] = children.as_slice() else {
         bail!("the base unpacked into {} entries in {}, expected one top directory", children.len(), staging.display());
     };
-    let out = staging.with_extension("tree");
-    if out.exists() {
+    let out = crate::worktree::beside(dest, "extract.tree");
+    if out.symlink_metadata().is_ok() {
         fs_err::remove_dir_all(&out)?;
     }
     fs_err::rename(top, &out)?;
-    fs_err::remove_dir_all(staging)?;
-    Ok(out)
+    Ok(ScratchDir::adopt(out))
 }
 
 /// A file of a Debian source package from the cache, downloading the

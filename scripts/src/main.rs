@@ -12,6 +12,7 @@ mod host;
 mod patch;
 mod process;
 mod queue;
+mod scratch;
 mod series;
 mod toolchain;
 mod ui;

@@ -27,6 +27,7 @@ use crate::exit::{Code, Exit};
 use crate::git::{self, ApplyFailure, Git, Ident};
 use crate::patch::hunk_old_start;
 use crate::queue::{Overlay, Queue, QueuedPatch};
+use crate::scratch::ScratchDir;
 use crate::series::BaseRecord;
 use crate::ui;
 
@@ -120,10 +121,12 @@ impl WorkTree {
     }
 
     /// Makes a new work tree from an extracted base: `git init` and one
-    /// commit holding every file.
-    pub fn create(path: &Path, base_id: &str, record: BaseRecord, extracted: &Path, date: &str) -> Result<WorkTree> {
-        fs_err::rename(extracted, path)?;
-        let git = git::init(path)?;
+    /// commit holding every file. All of it happens in the extracted
+    /// directory, which moves to `path` only when the tree is complete: a
+    /// failure leaves no half-made tree behind to block the next run.
+    pub fn create(path: &Path, base_id: &str, record: BaseRecord, extracted: ScratchDir, date: &str) -> Result<WorkTree> {
+        let building = extracted.path().to_owned();
+        let git = git::init(&building)?;
         // What patchq itself writes into the tree (stage0 and the build under
         // build/, the rendered config.toml) is never a user's edit, whatever
         // commit the tree is on: the base has no .gitignore of its own.
@@ -131,9 +134,10 @@ impl WorkTree {
         let commit = git.commit_all_as_root(&base_message(&record, base_id), &patchq_ident(date))?;
         git.update_ref(BASE_REF, &commit)?;
         let state = State { base: base_id.to_owned(), base_commit: commit, record: Some(record), ..State::default() };
-        let tree = WorkTree { path: path.to_owned(), git, state };
+        let tree = WorkTree { path: building, git, state };
         tree.save_state()?;
-        Ok(tree)
+        extracted.keep_as(path)?;
+        Ok(WorkTree { path: path.to_owned(), git: Git::open(path), state: tree.state })
     }
 
     pub fn save_state(&self) -> Result<()> {

@@ -1157,3 +1157,47 @@ fn messages_name_the_real_problem() {
     let err = fork.fails(&["--work-tree", "my rust", "apply"], 4);
     assert!(err.contains(&format!("git -C '{}' stash -u", spaced.display())), "{err}");
 }
+
+/// The names in the fork's directory but the lock, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".rust.patchq-lock")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_bad_config_is_refused_at_load_and_leaves_no_half_made_tree() {
+    let fork = Fork::new();
+    let before = entries(&fork.root);
+    let config = fork.read("patchq.toml");
+    write(&fork.root.join("patchq.toml"), &config.replace("2025-02-17T00:00:00+00:00", "the 17th of February"));
+    let err = fork.fails(&["apply", "--base-tarball", &fork.tarball.to_string_lossy()], 1);
+    assert!(err.contains("[base] date = \"the 17th of February\" is not a date"), "{err}");
+    let err = fork.fails(&["status"], 1);
+    assert!(err.contains("[base] date"), "{err}");
+    assert_eq!(entries(&fork.root), before);
+
+    write(&fork.root.join("patchq.toml"), &config.replace("remove = [\".cargo/config.toml\"]", "remove = [\"../outside\"]"));
+    let err = fork.fails(&["status"], 1);
+    assert!(err.contains("[overlay] remove: `../outside` is not a path inside the rust tree"), "{err}");
+}
+
+#[test]
+fn a_failed_base_import_leaves_no_directory_behind() {
+    let fork = Fork::new();
+    let before = entries(&fork.root);
+    // A tarball that is no rust source tree: no `version` file.
+    let bare = fork.root.parent().unwrap().join("bare").join("rustc-9.9.9-src");
+    write(&bare.join("README"), "hello\n");
+    let tarball = bare.parent().unwrap().join("rustc-9.9.9-src.tar.xz");
+    make_tarball(&bare, &tarball);
+    let err = fork.fails(&["apply", "--base-tarball", &tarball.to_string_lossy()], 1);
+    assert!(err.contains("is this a rust source tree?"), "{err}");
+    assert_eq!(entries(&fork.root), before);
+    // And the next run is not blocked.
+    fork.apply();
+}

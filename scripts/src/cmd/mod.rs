@@ -90,14 +90,11 @@ impl Ctx {
         let phase = ui::phase(format!("creating the work tree {}", self.tree.display()));
         let id = source.id(cfg, &self.cache)?;
         let extracted = source.extract(cfg, &self.cache, &self.tree)?;
-        let record = source.record(cfg, &id, &extracted)?;
+        let record = source.record(cfg, &id, extracted.path())?;
         if !allow_other_base && let Some(recorded) = self.series_base() {
-            if let Err(err) = check_base(&recorded, &record) {
-                fs_err::remove_dir_all(&extracted)?;
-                return Err(err);
-            }
+            check_base(&recorded, &record)?;
         }
-        let tree = WorkTree::create(&self.tree, &id, record, &extracted, self.base_date())?;
+        let tree = WorkTree::create(&self.tree, &id, record, extracted, self.base_date())?;
         phase.done(format!("base commit {}", crate::worktree::short(&tree.state.base_commit)));
         Ok((tree, Created::Yes))
     }

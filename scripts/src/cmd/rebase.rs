@@ -115,10 +115,10 @@ fn start(ctx: &Ctx, tree: &mut WorkTree, onto: &str, drop_merged: bool) -> Resul
 
     let phase = ui::phase(format!("importing the new base {id}"));
     let extracted = source.extract(cfg, &ctx.cache, &tree.path)?;
-    let record = source.record(cfg, &id, &extracted)?;
+    let record = source.record(cfg, &id, extracted.path())?;
     let date = ctx.base_date();
-    let base_commit = tree.git.import_dir(&extracted, &base_message(&record, &id), &patchq_ident(date))?;
-    fs_err::remove_dir_all(&extracted)?;
+    let base_commit = tree.git.import_dir(extracted.path(), &base_message(&record, &id), &patchq_ident(date))?;
+    drop(extracted);
     phase.done(format!("Rust {}, base commit {}", record.version, short(&base_commit)));
 
     let overlay_commit = tree
