@@ -39,6 +39,35 @@ pub struct MailInfo {
     pub message: String,
 }
 
+/// The private index commits are built in (`.git/patchq/index.scratch`).
+/// It removes itself, and git's lock file beside it, when dropped, so that
+/// neither outlives the step that made it, on errors included.
+struct ScratchIndex {
+    path: PathBuf,
+}
+
+impl ScratchIndex {
+    fn remove(&self) {
+        for path in [self.path.clone(), self.path.with_extension("scratch.lock")] {
+            // Absent is the normal case; anything else shows on next use.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl std::ops::Deref for ScratchIndex {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchIndex {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
 /// Why a patch did not apply.
 #[derive(Debug, Clone)]
 pub struct ApplyFailure {
@@ -180,7 +209,6 @@ impl Git {
             self.with_index(&index, &["update-index", "--force-remove", "--", path]).read()?;
         }
         let tree = self.with_index(&index, &["write-tree"]).read()?;
-        fs_err::remove_file(&index)?;
         Ok(tree.trim().to_owned())
     }
 
@@ -232,7 +260,6 @@ impl Git {
         } else {
             Ok(self.with_index(&index, &["write-tree"]).read()?.trim().to_owned())
         };
-        fs_err::remove_file(&index)?;
         Ok(result)
     }
 
@@ -297,19 +324,16 @@ impl Git {
     /// neither this repository's files nor `dir` change.
     pub fn import_dir(&self, dir: &Path, message: &str, who: &Ident) -> Result<String> {
         let index = self.scratch_index()?;
-        if index.exists() {
-            fs_err::remove_file(&index)?;
-        }
         let git_dir = self.run(["rev-parse", "--absolute-git-dir"])?;
         self.cmd(["--git-dir", git_dir.trim()])
             .arg("--work-tree")
             .arg(dir)
             .args(["add", "--all", "."])
             .dir(dir)
-            .env("GIT_INDEX_FILE", &index)
+            .env("GIT_INDEX_FILE", &*index)
             .read()?;
         let tree = self.with_index(&index, &["write-tree"]).read()?;
-        fs_err::remove_file(&index)?;
+        drop(index);
         self.commit_tree(tree.trim(), None, message, who, who)
     }
 
@@ -326,11 +350,16 @@ impl Git {
         Ok(out.status.success().then_some(out.stdout))
     }
 
-    fn scratch_index(&self) -> Result<PathBuf> {
+    fn scratch_index(&self) -> Result<ScratchIndex> {
         let git_dir = self.run(["rev-parse", "--absolute-git-dir"])?;
         let dir = Path::new(git_dir.trim()).join("patchq");
         fs_err::create_dir_all(&dir)?;
-        Ok(dir.join("index.scratch"))
+        let index = ScratchIndex { path: dir.join("index.scratch") };
+        // Only patchq uses this index, and only while it holds the work
+        // tree's lock: what is there now (the index, or git's lock on it)
+        // was left by a patchq that was killed.
+        index.remove();
+        Ok(index)
     }
 
     /// Reads author, date and message out of a patch mail.

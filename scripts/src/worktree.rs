@@ -182,6 +182,23 @@ impl WorkTree {
     /// `main` that is not where patchq left it, or a rebase not yet saved.
     pub fn ensure_clean(&self) -> Result<()> {
         self.ensure_not_rebasing()?;
+        let index_lock = self.git.git_dir().join("index.lock");
+        if index_lock.exists() {
+            // git leaves it when it is killed (a Ctrl-C during patchq's own
+            // `reset --keep` included); only the user can tell that no git
+            // command of theirs is running.
+            return Err(Exit::new(
+                Code::WorkTreeNotClean,
+                format!(
+                    "{} exists: a git command is running in {}, or one was killed. if none is \
+                     running, remove it (`rm {}`) and run patchq again",
+                    index_lock.display(),
+                    self.path.display(),
+                    quoted(&index_lock)
+                ),
+            )
+            .into());
+        }
         let dirty = self.git.dirty_files()?;
         if !dirty.is_empty() {
             let shown: Vec<_> = dirty.iter().take(10).map(|f| format!("  {f}")).collect();
@@ -419,14 +436,31 @@ pub fn short(commit: &str) -> &str {
 }
 
 /// Holds the work tree for one patchq run. The lock file sits beside the
-/// tree (`.<name>.patchq-lock`) so that it exists before the tree does.
+/// tree (`.<name>.patchq-lock`) so that it exists before the tree does. It
+/// is keyed by the tree's canonical path (which is where its git directory
+/// is), so that every way of naming the tree (a symlink, `--work-tree
+/// x/../rust`) takes the same lock.
 pub struct Lock {
     _file: File,
 }
 
+/// The tree's path with symlinks and `..` resolved, whether the tree
+/// exists yet or not.
+fn canonical_tree(tree: &Path) -> Result<PathBuf> {
+    if tree.exists() {
+        return Ok(fs_err::canonicalize(tree)?);
+    }
+    let (Some(parent), Some(name)) = (tree.parent(), tree.file_name()) else {
+        bail!("{} does not name a directory for the work tree", tree.display());
+    };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    fs_err::create_dir_all(parent)?;
+    Ok(fs_err::canonicalize(parent)?.join(name))
+}
+
 impl Lock {
     pub fn acquire(tree: &Path, wait: bool) -> Result<Lock> {
-        let path = beside(tree, "lock");
+        let path = beside(&canonical_tree(tree)?, "lock");
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs_err::create_dir_all(parent)?;
         }

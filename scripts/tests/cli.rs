@@ -1201,3 +1201,41 @@ fn a_failed_base_import_leaves_no_directory_behind() {
     // And the next run is not blocked.
     fork.apply();
 }
+
+#[test]
+fn the_lock_is_the_same_for_every_name_of_the_tree() {
+    let fork = Fork::new();
+    fork.apply();
+    std::os::unix::fs::symlink(fork.tree(), fork.root.join("alias")).unwrap();
+    let lock = std::fs::OpenOptions::new().write(true).open(fork.root.join(".rust.patchq-lock")).unwrap();
+    lock.lock().unwrap();
+    let err = fork.fails(&["--no-wait", "--work-tree", "alias", "apply"], 5);
+    assert!(err.contains(".rust.patchq-lock"), "{err}");
+    let err = fork.fails(&["--no-wait", "--work-tree", "./x/../rust/", "apply"], 5);
+    assert!(err.contains(".rust.patchq-lock"), "{err}");
+    lock.unlock().unwrap();
+}
+
+#[test]
+fn stale_git_locks_left_by_a_killed_patchq_are_recovered_or_named() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let git_dir = fork.tree().join(".git");
+    // A patchq killed while building commits in its private index.
+    write(&git_dir.join("patchq/index.scratch.lock"), "");
+    write(&git_dir.join("patchq/index.scratch"), "garbage");
+    let path = fork.patch_path("codegen-patch-b.patch");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("+b line 20 patched", "+b line 20 patched again")).unwrap();
+    let out = fork.apply();
+    assert!(out.contains("1 kept, 1 applied"), "{out}");
+    assert!(!git_dir.join("patchq/index.scratch.lock").exists() && !git_dir.join("patchq/index.scratch").exists());
+
+    // Killed during a `reset --keep`: git's own index lock stays.
+    write(&git_dir.join("index.lock"), "");
+    std::fs::write(&path, &text).unwrap();
+    let err = fork.fails(&["apply"], 4);
+    assert!(err.contains("index.lock exists") && err.contains(&format!("`rm {}/index.lock`", git_dir.display())), "{err}");
+    std::fs::remove_file(git_dir.join("index.lock")).unwrap();
+    fork.apply();
+}
