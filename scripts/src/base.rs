@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::config::{BaseConfig, DebianPkg};
 use crate::git::Git;
 use crate::process::Cmd;
-use crate::scratch::ScratchDir;
 use crate::queue::hex;
+use crate::scratch::ScratchDir;
 use crate::series::BaseRecord;
 use crate::ui;
 
@@ -94,17 +94,17 @@ impl BaseSource {
             BaseSource::Debian => {
                 let pkg = cfg.debian();
                 let orig = debian_file(&pkg, cache, &pkg.orig_file(), Some(&cfg.orig_sha256))?;
-                untar(&orig, &staging)?;
+                untar(&orig, staging)?;
             }
             BaseSource::DebianVersion(version) => {
                 let pkg = DebianPkg { version: version.clone(), ..cfg.debian() };
-                untar(&debian_file(&pkg, cache, &pkg.orig_file(), None)?, &staging)?;
+                untar(&debian_file(&pkg, cache, &pkg.orig_file(), None)?, staging)?;
             }
-            BaseSource::Tarball(path) => untar(path, &staging)?,
+            BaseSource::Tarball(path) => untar(path, staging)?,
             BaseSource::Git { path, rev } => {
                 let top = staging.join("checkout");
                 fs_err::create_dir_all(&top)?;
-                let archive = tempfile::NamedTempFile::new_in(&staging).context("creating a temporary file")?;
+                let archive = tempfile::NamedTempFile::new_in(staging).context("creating a temporary file")?;
                 let commit = git_commit(path, rev)?;
                 Git::open(path).cmd(["archive", "--format=tar", "-o"]).arg(archive.path()).arg(&commit).read()?;
                 Cmd::new("tar").arg("-xf").arg(archive.path()).arg("-C").arg(&top).read()?;
@@ -122,7 +122,9 @@ impl BaseSource {
             return Ok(BaseRecord { version: cfg.version.clone(), commit: Some(cfg.commit.clone()), source, sha256 });
         }
         let read = |name: &str| {
-            fs_err::read_to_string(extracted.join(name)).ok().and_then(|t| t.split_whitespace().next().map(str::to_owned))
+            fs_err::read_to_string(extracted.join(name))
+                .ok()
+                .and_then(|t| t.split_whitespace().next().map(str::to_owned))
         };
         let Some(version) = read("version").or_else(|| read("src/version")) else {
             bail!("{}: no `version` or `src/version` file: is this a rust source tree?", extracted.display());
@@ -153,12 +155,7 @@ fn git_commit(checkout: &Path, rev: &str) -> Result<String> {
 fn untar(tarball: &Path, into: &Path) -> Result<()> {
     let phase = ui::phase(format!("unpacking {}", tarball.display()));
     // `vendor/` is 326 MB that cargo never reads here: it uses crates.io.
-    Cmd::new("tar")
-        .arg("-xJf")
-        .arg(tarball)
-        .args(["--exclude=*-src/vendor", "-C"])
-        .arg(into)
-        .read()?;
+    Cmd::new("tar").arg("-xJf").arg(tarball).args(["--exclude=*-src/vendor", "-C"]).arg(into).read()?;
     phase.done("done");
     Ok(())
 }
@@ -353,7 +350,9 @@ mod tests {
 
     #[test]
     fn rebase_bases_are_named_by_kind() {
-        assert!(matches!(BaseSource::parse_spec("debian:1.86.0+dfsg1-1").unwrap(), BaseSource::DebianVersion(v) if v == "1.86.0+dfsg1-1"));
+        assert!(
+            matches!(BaseSource::parse_spec("debian:1.86.0+dfsg1-1").unwrap(), BaseSource::DebianVersion(v) if v == "1.86.0+dfsg1-1")
+        );
         assert!(BaseSource::parse_spec("debian:").unwrap_err().to_string().contains("name a Debian version"));
         let dir = tempfile::tempdir().unwrap();
         let tarball = dir.path().join("rustc-1.86.0-src.tar.xz");

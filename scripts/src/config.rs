@@ -231,7 +231,11 @@ pub fn parse(text: &str) -> Result<Config> {
     if base.commit.len() != 40 || !base.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("[base] commit = \"{}\" is not a full commit id (40 hex digits)", base.commit);
     }
-    for (key, value) in [("debian-package", &base.debian_package), ("debian-version", &base.debian_version), ("debian-suite", &base.debian_suite)] {
+    for (key, value) in [
+        ("debian-package", &base.debian_package),
+        ("debian-version", &base.debian_version),
+        ("debian-suite", &base.debian_suite),
+    ] {
         if value.is_empty() || value.contains(char::is_whitespace) || value.contains('/') {
             bail!("[base] {key} = \"{value}\" is not a Debian name (one word, no `/`)");
         }
@@ -313,7 +317,8 @@ mod tests {
     #[test]
     fn dates_must_be_rfc3339_with_a_zone() {
         assert!(is_date("2025-02-17T00:00:00+00:00") && is_date("2025-02-17T00:00:00Z"));
-        for bad in ["2025-02-17", "17 Feb 2025", "2025-13-01T00:00:00Z", "2025-02-17T00:00:00", "2025-02-17T25:00:00Z"] {
+        for bad in ["2025-02-17", "17 Feb 2025", "2025-13-01T00:00:00Z", "2025-02-17T00:00:00", "2025-02-17T25:00:00Z"]
+        {
             assert!(!is_date(bad), "{bad}");
         }
     }

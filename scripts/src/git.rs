@@ -248,11 +248,8 @@ impl Git {
         let index = self.scratch_index()?;
         self.with_index(&index, &["read-tree", parent]).read()?;
         let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
-        let out = self
-            .with_index(&index, &["apply", "--cached", "--whitespace=nowarn"])
-            .args(flags)
-            .arg(&patch)
-            .output()?;
+        let out =
+            self.with_index(&index, &["apply", "--cached", "--whitespace=nowarn"]).args(flags).arg(&patch).output()?;
         let result = if !out.status.success() {
             Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr })
         } else if flags.contains(&"--check") {
@@ -375,9 +372,8 @@ impl Git {
             .stdin(mail)
             .read()
             .with_context(|| format!("reading the mail headers of {}", patch.display()))?;
-        let field = |key: &str| {
-            out.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned())).unwrap_or_default()
-        };
+        let field =
+            |key: &str| out.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned())).unwrap_or_default();
         let (name, email, date, subject) = (field("Author:"), field("Email:"), field("Date:"), field("Subject:"));
         if name.is_empty() || email.is_empty() || date.is_empty() {
             bail!("{}: the patch has no complete `From:`/`Date:` header (author and date)", patch.display());
@@ -457,11 +453,8 @@ pub fn diff_texts(old: &str, new: &str) -> Result<String> {
     let (a, b) = (scratch.path().join("old"), scratch.path().join("new"));
     fs_err::write(&a, old)?;
     fs_err::write(&b, new)?;
-    let out = Git::open(scratch.path())
-        .cmd(["diff", "--no-index", "--no-color", "--unified=3"])
-        .arg(&a)
-        .arg(&b)
-        .output()?;
+    let out =
+        Git::open(scratch.path()).cmd(["diff", "--no-index", "--no-color", "--unified=3"]).arg(&a).arg(&b).output()?;
     // `diff --no-index` exits with 1 when the files differ.
     if !matches!(out.status.code(), Some(0 | 1)) {
         bail!("git diff --no-index: {}", out.stderr.trim());

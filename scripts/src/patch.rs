@@ -37,13 +37,13 @@ pub fn conflict_marker_files(diff: &str) -> Vec<String> {
         if added.starts_with("++ ") {
             continue;
         }
-        let is_marker = ["<<<<<<<", ">>>>>>>"].iter().any(|m| {
-            added.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
-        });
-        if let (true, Some(file)) = (is_marker, &current) {
-            if !files.contains(file) {
-                files.push(file.clone());
-            }
+        let is_marker = ["<<<<<<<", ">>>>>>>"]
+            .iter()
+            .any(|m| added.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' ')));
+        if let (true, Some(file)) = (is_marker, &current)
+            && !files.contains(file)
+        {
+            files.push(file.clone());
         }
     }
     files
@@ -358,16 +358,8 @@ impl fmt::Display for Status {
 }
 
 /// Trailers git and rust-lang use that may stand beside the fork's own.
-const OTHER_TRAILERS: [&str; 8] = [
-    "Signed-off-by",
-    "Co-authored-by",
-    "Reviewed-by",
-    "Acked-by",
-    "Tested-by",
-    "Reported-by",
-    "Suggested-by",
-    "Cc",
-];
+const OTHER_TRAILERS: [&str; 8] =
+    ["Signed-off-by", "Co-authored-by", "Reviewed-by", "Acked-by", "Tested-by", "Reported-by", "Suggested-by", "Cc"];
 
 impl PatchMeta {
     /// Reads the trailer block: the last paragraph of the message.
@@ -566,10 +558,15 @@ index 000000000000..333333333333
 
     #[test]
     fn trailer_errors_say_what_is_wrong() {
-        assert_eq!(meta_err("Upstream: none\nStatus: fork-only"), "missing trailer `Topic:` (see SERIES.md, \"Patch file format\")");
+        assert_eq!(
+            meta_err("Upstream: none\nStatus: fork-only"),
+            "missing trailer `Topic:` (see SERIES.md, \"Patch file format\")"
+        );
         assert!(meta_err("Topic: x\nUpstream: 12345\nStatus: open").contains("`12345` is not an issue reference"));
         assert!(meta_err("Topic: x\nUpstream: none\nStatus: open").contains("goes with `Status: fork-only`"));
-        assert!(meta_err("Topic: x\nUpstream: a/b#1\nStatus: fork-only").contains("a fork-only patch has `Upstream: none`"));
+        assert!(
+            meta_err("Topic: x\nUpstream: a/b#1\nStatus: fork-only").contains("a fork-only patch has `Upstream: none`")
+        );
         assert!(meta_err("Topic: x\nUpstream: a/b#1\nStatus: merged").contains("is not one of"));
         assert!(meta_err("Topic: x\nTopci: y\nUpstream: a/b#1\nStatus: open").contains("unknown trailer `Topci:`"));
         assert!(meta_err("Topic: x\nTopic: y\nUpstream: a/b#1\nStatus: open").contains("appears twice"));
@@ -578,11 +575,13 @@ index 000000000000..333333333333
 
     #[test]
     fn upstream_messages_lose_only_the_forks_trailers() {
-        let msg = "subject\n\nWhy.\n\nr? @nikic\n\nTopic: codegen\nUpstream: a/b#1\nCo-authored-by: X <x@y>\nStatus: open\n";
+        let msg =
+            "subject\n\nWhy.\n\nr? @nikic\n\nTopic: codegen\nUpstream: a/b#1\nCo-authored-by: X <x@y>\nStatus: open\n";
         assert_eq!(strip_fork_trailers(msg), "subject\n\nWhy.\n\nr? @nikic\n\nCo-authored-by: X <x@y>\n");
         assert_eq!(strip_fork_trailers("subject\n\nWhy.\n\nTopic: x\nStatus: open"), "subject\n\nWhy.\n");
         assert_eq!(strip_fork_trailers("subject\n\nJust prose: here."), "subject\n\nJust prose: here.\n");
-        let (prose, pings) = description_parts("Why.\n\nr? @nikic\ncc @workingjubilee\n\nMore.\n\nTopic: x\nStatus: open");
+        let (prose, pings) =
+            description_parts("Why.\n\nr? @nikic\ncc @workingjubilee\n\nMore.\n\nTopic: x\nStatus: open");
         assert_eq!(prose, "Why.\n\nMore.");
         assert_eq!(pings, ["r? @nikic", "cc @workingjubilee"]);
     }
@@ -592,7 +591,12 @@ index 000000000000..333333333333
         let moved = SAMPLE.replace("@@ -10,7 +10,7 @@", "@@ -12,7 +12,7 @@").replace("111111111111", "999999999999");
         assert_eq!(normalized(SAMPLE), normalized(&moved));
         let text = normalized(SAMPLE);
-        assert!(text.starts_with("Subject: codegen: emit `getelementptr inbounds nuw` for `pointer::add`\nAuthor: A U Thor"), "{text}");
+        assert!(
+            text.starts_with(
+                "Subject: codegen: emit `getelementptr inbounds nuw` for `pointer::add`\nAuthor: A U Thor"
+            ),
+            "{text}"
+        );
         assert!(text.contains("\n@@ fn f() {\n-old\n+new\n"), "{text}");
         assert!(!text.contains("files changed") && !text.contains("index "), "{text}");
         assert_ne!(normalized(SAMPLE), normalized(&SAMPLE.replace("+new", "+newer")));

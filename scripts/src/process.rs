@@ -43,13 +43,7 @@ impl Output {
 
 impl Cmd {
     pub fn new(program: impl AsRef<OsStr>) -> Cmd {
-        Cmd {
-            program: program.as_ref().to_owned(),
-            args: Vec::new(),
-            dir: None,
-            envs: Vec::new(),
-            stdin: None,
-        }
+        Cmd { program: program.as_ref().to_owned(), args: Vec::new(), dir: None, envs: Vec::new(), stdin: None }
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
@@ -139,11 +133,7 @@ impl Cmd {
 
     /// Runs the command with its output going straight to the terminal.
     pub fn stream(&self) -> Result<()> {
-        let status = self
-            .command()
-            .stdin(Stdio::null())
-            .status()
-            .map_err(|e| self.spawn_error(e))?;
+        let status = self.command().stdin(Stdio::null()).status().map_err(|e| self.spawn_error(e))?;
         if !status.success() {
             bail!("`{self}` failed ({status})");
         }
@@ -156,9 +146,7 @@ impl Cmd {
     pub fn tee(&self, log: Option<&Path>) -> Result<(ExitStatus, String)> {
         let (reader, writer) = std::io::pipe().context("creating a pipe")?;
         let mut cmd = self.command();
-        cmd.stdin(Stdio::null())
-            .stdout(writer.try_clone().context("duplicating a pipe")?)
-            .stderr(writer);
+        cmd.stdin(Stdio::null()).stdout(writer.try_clone().context("duplicating a pipe")?).stderr(writer);
         let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
         // The parent's copies of the write end must be gone, or the read
         // loop never sees end of file.
@@ -210,8 +198,7 @@ impl fmt::Display for Cmd {
 /// in single quotes. For commands patchq suggests and the ones it reports.
 pub fn shell_quote(word: &OsStr) -> String {
     let word = word.to_string_lossy();
-    let plain = !word.is_empty()
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
     if plain { word.into_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
 }
 

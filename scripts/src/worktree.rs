@@ -124,7 +124,13 @@ impl WorkTree {
     /// commit holding every file. All of it happens in the extracted
     /// directory, which moves to `path` only when the tree is complete: a
     /// failure leaves no half-made tree behind to block the next run.
-    pub fn create(path: &Path, base_id: &str, record: BaseRecord, extracted: ScratchDir, date: &str) -> Result<WorkTree> {
+    pub fn create(
+        path: &Path,
+        base_id: &str,
+        record: BaseRecord,
+        extracted: ScratchDir,
+        date: &str,
+    ) -> Result<WorkTree> {
         let building = extracted.path().to_owned();
         let git = git::init(&building)?;
         // What patchq itself writes into the tree (stage0 and the build under
@@ -259,12 +265,7 @@ impl WorkTree {
     /// The state the tree should reach: existing commits where the layer is
     /// unchanged, new ones from the first change on. On a patch that does not
     /// apply, the chain stops before it and the error is returned beside it.
-    fn build_chain(
-        &self,
-        overlay: &Overlay,
-        queue: &Queue,
-        date: &str,
-    ) -> Result<(State, Option<anyhow::Error>)> {
+    fn build_chain(&self, overlay: &Overlay, queue: &Queue, date: &str) -> Result<(State, Option<anyhow::Error>)> {
         let old = &self.state;
         let mut chain = State { patches: Vec::new(), ..old.clone() };
         let overlay_unchanged = old.overlay_hash.as_deref() == Some(overlay.hash.as_str());
@@ -364,12 +365,7 @@ pub fn base_message(record: &BaseRecord, id: &str) -> String {
 /// and git's own words.
 pub fn describe_failure(queue: &Queue, index: usize, failure: &ApplyFailure) -> String {
     let patch = &queue.patches[index];
-    let mut msg = format!(
-        "patch {}/{} `{}` does not apply",
-        index + 1,
-        queue.patches.len(),
-        patch.name
-    );
+    let mut msg = format!("patch {}/{} `{}` does not apply", index + 1, queue.patches.len(), patch.name);
     match &failure.location {
         Some((file, line)) => {
             let hunk = patch

@@ -111,10 +111,8 @@ impl Fork {
              open('x.py.log', 'a').write(' '.join(sys.argv[1:]) + '\\n')\n\
              if os.path.exists('BROKEN'):\n    print('error: fake build failure'); sys.exit(1)\n",
         );
-        let stage0: String = STAGE0_FILES
-            .iter()
-            .map(|f| format!("dist/2025-01-09/{f}={}\n", sha256_hex(FAKE_STAGE0)))
-            .collect();
+        let stage0: String =
+            STAGE0_FILES.iter().map(|f| format!("dist/2025-01-09/{f}={}\n", sha256_hex(FAKE_STAGE0))).collect();
         write(&src.join("src/stage0"), &format!("compiler_date=2025-01-09\ncompiler_version=1.84.0\n{stage0}"));
         // What upstream's tarballs say about themselves.
         write(&src.join("version"), "1.85.0 (4d91de4e4 2025-02-17)\n");
@@ -266,7 +264,10 @@ fn refresh_writes_patch_files_and_a_fresh_tree_reproduces_the_commits() {
         codegen-patch-a.patch
         codegen-patch-b.patch
     "#]]
-    .assert_eq(&series.replace(&series.lines().find(|l| l.contains("sha256")).map(|l| format!("{l}\n")).unwrap_or_default(), ""));
+    .assert_eq(
+        &series
+            .replace(&series.lines().find(|l| l.contains("sha256")).map(|l| format!("{l}\n")).unwrap_or_default(), ""),
+    );
     let patch = std::fs::read_to_string(fork.patch_path("codegen-patch-a.patch")).unwrap();
     assert!(patch.starts_with("From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"), "{patch}");
     assert!(patch.contains("Subject: [PATCH] codegen: patch a\n") && patch.contains(TRAILERS), "{patch}");
@@ -287,7 +288,8 @@ fn refresh_check_fails_after_an_amend_and_names_the_patch() {
     let fork = Fork::new();
     fork.with_two_patches();
     let tree = fork.tree();
-    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 changed\n")).unwrap();
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 changed\n"))
+        .unwrap();
     git(&tree, &["commit", "-q", "-a", "--amend", "--no-edit"]);
     let err = fork.fails(&["refresh", "--check"], 1);
     assert!(err.contains("patches/ is out of date") && err.contains("codegen-patch-b.patch"), "{err}");
@@ -385,7 +387,12 @@ fn check_reports_bad_trailers_overlay_files_and_base_dependence() {
     fork.apply();
     fork.commit_patch("compiler/a.rs", "a line 10\n", "a line 10 patched\n", "codegen: patch a");
     // A patch that edits what the overlay owns (and so only applies on top of it).
-    fork.commit_patch("Cargo.toml", "members = [\"compiler\"]", "members = [\"compiler\", \"x\"]", "codegen: touch cargo");
+    fork.commit_patch(
+        "Cargo.toml",
+        "members = [\"compiler\"]",
+        "members = [\"compiler\", \"x\"]",
+        "codegen: touch cargo",
+    );
     fork.ok(&["refresh"]);
     let path = fork.patch_path("codegen-patch-a.patch");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -394,7 +401,10 @@ fn check_reports_bad_trailers_overlay_files_and_base_dependence() {
     let err = fork.fails(&["check"], 1);
     assert!(err.contains("codegen-patch-a.patch: missing trailer `Status:`"), "{err}");
     assert!(err.contains("codegen-touch-cargo.patch: touches `Cargo.toml`, which the overlay owns"), "{err}");
-    assert!(err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"), "{err}");
+    assert!(
+        err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"),
+        "{err}"
+    );
 
     // A file the overlay shares with the patches may be edited, but the
     // patch must still apply to the pristine base.
@@ -402,7 +412,10 @@ fn check_reports_bad_trailers_overlay_files_and_base_dependence() {
     write(&fork.root.join("patchq.toml"), &config.replace("[overlay]\n", "[overlay]\nshared = [\"Cargo.toml\"]\n"));
     let err = fork.fails(&["check"], 1);
     assert!(!err.contains("which the overlay owns"), "{err}");
-    assert!(err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"), "{err}");
+    assert!(
+        err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -526,7 +539,10 @@ fn check_on_a_fresh_fork_leaves_a_tree_that_build_files_do_not_dirty() {
     std::fs::copy(&fork.tarball, &cached).unwrap();
     let pinned = std::fs::read_to_string(fork.root.join("patchq.toml")).unwrap();
     let fake_sha = sha256_hex(&std::fs::read(&fork.tarball).unwrap());
-    write(&fork.root.join("patchq.toml"), &pinned.replace("8cfaf52ab168a12c3082b5956bcc16c8969d8791b2fe54ed5192672b25518af2", &fake_sha));
+    write(
+        &fork.root.join("patchq.toml"),
+        &pinned.replace("8cfaf52ab168a12c3082b5956bcc16c8969d8791b2fe54ed5192672b25518af2", &fake_sha),
+    );
     fork.ok(&["check"]);
     let subject = git(&fork.tree(), &["log", "-1", "--format=%s"]);
     assert_eq!(subject, "codegen: patch b\n", "the tree check made is at the queue's head");
@@ -591,7 +607,10 @@ fn export_makes_a_branch_per_pr_on_the_pristine_base_with_a_description() {
     .assert_eq(&log);
     let message = git(&tree, &["log", "-1", "--format=%B", "pr/gpu-patch-b~1"]);
     assert_eq!(message, "gpu: patch b\n\nWhy b, which needs a.\n\n");
-    assert_eq!(git(&tree, &["log", "-1", "--format=%an %ad", "--date=iso", "pr/gpu-patch-b"]), "A U Thor 2025-03-01 12:00:00 +0100\n");
+    assert_eq!(
+        git(&tree, &["log", "-1", "--format=%an %ad", "--date=iso", "pr/gpu-patch-b"]),
+        "A U Thor 2025-03-01 12:00:00 +0100\n"
+    );
     let base = git(&tree, &["rev-parse", "refs/patchq/base"]);
     assert_eq!(git(&tree, &["rev-parse", "pr/gpu-patch-b~3"]), base);
     assert_eq!(
@@ -636,7 +655,10 @@ fn export_makes_a_branch_per_pr_on_the_pristine_base_with_a_description() {
         r? @reviewer
     "#]]
     .assert_eq(&fork.read("export/codegen-patch-a.md"));
-    assert_eq!(git(&tree, &["log", "--format=%s", "pr/codegen-patch-a"]), "codegen: patch a\nbase: Rust 1.85.0 (4d91de4e4)\n");
+    assert_eq!(
+        git(&tree, &["log", "--format=%s", "pr/codegen-patch-a"]),
+        "codegen: patch a\nbase: Rust 1.85.0 (4d91de4e4)\n"
+    );
 
     // Exporting again makes the very same commits; a branch that moved
     // (review fixes on it) is not replaced without --force.
@@ -711,7 +733,8 @@ fn diff_shows_what_changed_in_each_patch_since_a_tag() {
 
     // v2: patch b changes its hunk, a new patch comes, patch a stays.
     let tree = fork.tree();
-    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 patched better\n")).unwrap();
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 patched better\n"))
+        .unwrap();
     git(&tree, &["commit", "-q", "-a", "--amend", "--no-edit"]);
     fork.commit_patch("compiler/a.rs", "a line 25\n", "a line 25 new\n", "codegen: patch c");
     fork.ok(&["refresh"]);
@@ -761,7 +784,10 @@ fn rebase_drops_a_patch_the_new_base_already_has_only_when_told() {
     assert!(out.contains("rebased 1 patch(es) onto Rust 1.86.0"), "{out}");
     assert!(out.contains("dropped as already upstream: codegen-patch-a.patch"), "{out}");
     assert!(out.contains("patchq refresh"), "{out}");
-    assert_eq!(git(&fork.tree(), &["log", "--format=%s"]), "codegen: patch b\noverlay: build fix-ups for the offline base\nbase: Rust 1.86.0 (abcdef012)\n");
+    assert_eq!(
+        git(&fork.tree(), &["log", "--format=%s"]),
+        "codegen: patch b\noverlay: build fix-ups for the offline base\nbase: Rust 1.86.0 (abcdef012)\n"
+    );
     assert_eq!(git(&fork.tree(), &["status", "--porcelain"]), "");
 
     // The old patch files would undo the rebase: apply waits for refresh.
@@ -769,7 +795,12 @@ fn rebase_drops_a_patch_the_new_base_already_has_only_when_told() {
     assert!(err.contains("was rebased") && err.contains("run `patchq refresh` first"), "{err}");
     fork.ok(&["refresh"]);
     let series = fork.read("patches/series");
-    assert!(series.contains("# base-version: 1.86.0\n# base-commit: abcdef0123456789abcdef0123456789abcdef01\n# base-source: tarball\n"), "{series}");
+    assert!(
+        series.contains(
+            "# base-version: 1.86.0\n# base-commit: abcdef0123456789abcdef0123456789abcdef01\n# base-source: tarball\n"
+        ),
+        "{series}"
+    );
     assert!(series.ends_with("\ncodegen-patch-b.patch\n"), "{series}");
     assert!(!fork.patch_path("codegen-patch-a.patch").exists());
     fork.ok(&["refresh", "--check"]);
@@ -817,10 +848,17 @@ fn rebase_conflict_stops_abort_restores_and_continue_completes() {
     fork.fails(&["rebase", "--onto", &v2], 3);
     let err = fork.fails(&["rebase", "--continue"], 1);
     assert!(err.contains("still conflicted") && err.contains("compiler/b.rs"), "{err}");
-    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n")).unwrap();
+    std::fs::write(
+        tree.join("compiler/b.rs"),
+        numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n"),
+    )
+    .unwrap();
     git(&tree, &["add", "compiler/b.rs"]);
     let out = fork.ok(&["rebase", "--continue"]);
-    assert!(out.contains("rebased 2 patch(es) onto Rust 1.86.0") && out.contains("resolved by hand: codegen-patch-b.patch"), "{out}");
+    assert!(
+        out.contains("rebased 2 patch(es) onto Rust 1.86.0") && out.contains("resolved by hand: codegen-patch-b.patch"),
+        "{out}"
+    );
     fork.ok(&["refresh"]);
     let patch = fork.read("patches/codegen-patch-b.patch");
     assert!(patch.contains("-b line 20 upstream\n+b line 20 upstream, patched\n"), "{patch}");
@@ -854,7 +892,11 @@ fn rebase_continue_after_a_reset_at_the_stop_puts_the_conflict_back_instead_of_d
     assert!(!err.contains("dropped"), "{err}");
     assert!(fork.read("rust/compiler/b.rs").contains("<<<<<<<"), "the conflict is back");
 
-    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n")).unwrap();
+    std::fs::write(
+        tree.join("compiler/b.rs"),
+        numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n"),
+    )
+    .unwrap();
     git(&tree, &["add", "compiler/b.rs"]);
     let out = fork.ok(&["rebase", "--continue"]);
     assert!(out.contains("resolved by hand: codegen-patch-b.patch") && !out.contains("dropped"), "{out}");
@@ -1181,7 +1223,10 @@ fn a_bad_config_is_refused_at_load_and_leaves_no_half_made_tree() {
     assert!(err.contains("[base] date"), "{err}");
     assert_eq!(entries(&fork.root), before);
 
-    write(&fork.root.join("patchq.toml"), &config.replace("remove = [\".cargo/config.toml\"]", "remove = [\"../outside\"]"));
+    write(
+        &fork.root.join("patchq.toml"),
+        &config.replace("remove = [\".cargo/config.toml\"]", "remove = [\"../outside\"]"),
+    );
     let err = fork.fails(&["status"], 1);
     assert!(err.contains("[overlay] remove: `../outside` is not a path inside the rust tree"), "{err}");
 }
@@ -1235,7 +1280,10 @@ fn stale_git_locks_left_by_a_killed_patchq_are_recovered_or_named() {
     write(&git_dir.join("index.lock"), "");
     std::fs::write(&path, &text).unwrap();
     let err = fork.fails(&["apply"], 4);
-    assert!(err.contains("index.lock exists") && err.contains(&format!("`rm {}/index.lock`", git_dir.display())), "{err}");
+    assert!(
+        err.contains("index.lock exists") && err.contains(&format!("`rm {}/index.lock`", git_dir.display())),
+        "{err}"
+    );
     std::fs::remove_file(git_dir.join("index.lock")).unwrap();
     fork.apply();
 }

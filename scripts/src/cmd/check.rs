@@ -41,7 +41,8 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
                         Some(j) if j == i => {
                             problems.push(format!("{}: depends on itself (`Depends-on: {dep}`)", patch.name))
                         }
-                        Some(_) => problems.push(format!("{}: depends on `{dep}`, which comes later in the series", patch.name)),
+                        Some(_) => problems
+                            .push(format!("{}: depends on `{dep}`, which comes later in the series", patch.name)),
                         None if !names.contains(dep.as_str()) => {
                             problems.push(format!("{}: depends on `{dep}`, which is not in the series", patch.name))
                         }
@@ -128,7 +129,9 @@ fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[Stri
     for (i, commit) in prefixes.iter().enumerate() {
         let name = &queue.patches[i].name;
         let label = format!("prefix {}/{} (through {name})", i + 1, prefixes.len());
-        checker.check(commit, &label).with_context(|| format!("{label} does not build: the queue is broken at {name}"))?;
+        checker
+            .check(commit, &label)
+            .with_context(|| format!("{label} does not build: the queue is broken at {name}"))?;
     }
     ui::out(format!("check --build-each: all {} prefixes build", prefixes.len()));
     Ok(())

@@ -25,8 +25,8 @@ use super::check::Checker;
 use crate::git::Git;
 use crate::patch::{IssueRef, PatchMeta, Status, description_parts, strip_fork_trailers};
 use crate::queue::{Queue, QueuedPatch};
-use crate::worktree::{WorkTree, describe_failure, short};
 use crate::ui;
+use crate::worktree::{WorkTree, describe_failure, short};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -138,7 +138,10 @@ fn select<'q>(queue: &'q Queue, metas: &'q BTreeMap<usize, PatchMeta>, what: &[S
         match by_name {
             Some(i) => {
                 if metas[&i].upstream.is_none() {
-                    bail!("{}: `Upstream: none` (a fork-only patch): there is no pull request to export", queue.patches[i].name);
+                    bail!(
+                        "{}: `Upstream: none` (a fork-only patch): there is no pull request to export",
+                        queue.patches[i].name
+                    );
                 }
                 chosen.insert(i);
             }
@@ -296,10 +299,11 @@ fn describe(pr: &Pr, skipped: &[usize]) -> String {
     let mut lines = Vec::new();
     let mut seen = BTreeSet::new();
     for &d in &carried {
-        if let Some(up) = &pr.metas[&d].upstream {
-            if seen.insert(up.to_string()) && !matches!(pr.metas[&d].status, Status::MergedIn(_)) {
-                lines.push(format!("Depends on {up}."));
-            }
+        if let Some(up) = &pr.metas[&d].upstream
+            && seen.insert(up.to_string())
+            && !matches!(pr.metas[&d].status, Status::MergedIn(_))
+        {
+            lines.push(format!("Depends on {up}."));
         }
     }
     for &i in &pr.patches {

@@ -177,7 +177,8 @@ fn advance(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool
     }
 
     if !upstream.is_empty() && !drop_merged {
-        let again = if first { "`patchq rebase --onto … --drop-merged`" } else { "`patchq rebase --continue --drop-merged`" };
+        let again =
+            if first { "`patchq rebase --onto … --drop-merged`" } else { "`patchq rebase --continue --drop-merged`" };
         let state = if first {
             "nothing was changed".to_owned()
         } else {

@@ -17,7 +17,8 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     ui::out(format!("base: Rust {} ({}), {}", header("base-version"), header("base-commit"), header("base-source")));
     let applied = tree.as_ref().map_or(&[][..], |t| &t.state.patches[..]);
 
-    let mut rows = vec![["#".to_owned(), "patch".into(), "topic".into(), "upstream".into(), "status".into(), "work tree".into()]];
+    let mut rows =
+        vec![["#".to_owned(), "patch".into(), "topic".into(), "upstream".into(), "status".into(), "work tree".into()]];
     let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut in_sync = true;
     for (i, patch) in queue.patches.iter().enumerate() {
@@ -42,7 +43,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
     print_table(&rows);
     let totals: Vec<String> = totals.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    ui::out(format!("totals: {} patches: {}", queue.patches.len(), if totals.is_empty() { "none".into() } else { totals.join(", ") }));
+    ui::out(format!(
+        "totals: {} patches: {}",
+        queue.patches.len(),
+        if totals.is_empty() { "none".into() } else { totals.join(", ") }
+    ));
 
     let line = match &tree {
         None => format!("work tree {}: not created yet (`patchq apply` or `patchq build`)", ctx.tree.display()),
@@ -65,7 +70,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             } else if !in_sync || applied.len() != queue.patches.len() {
                 format!("work tree {}: behind the queue (`patchq apply` updates it)", tree.path.display())
             } else if dirty > 0 {
-                format!("work tree {}: up to date at {}, with {dirty} uncommitted file(s)", tree.path.display(), short(&head))
+                format!(
+                    "work tree {}: up to date at {}, with {dirty} uncommitted file(s)",
+                    tree.path.display(),
+                    short(&head)
+                )
             } else {
                 format!("work tree {}: up to date with the queue at {}", tree.path.display(), short(&head))
             }
