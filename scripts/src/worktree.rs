@@ -17,6 +17,7 @@
 //!   cargo rebuilds only what a changed patch touches;
 //! - a patch that does not apply leaves the tree on the last good commit.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -101,8 +102,18 @@ pub fn patchq_ident(date: &str) -> Ident {
 }
 
 impl WorkTree {
-    /// Opens an existing work tree; `Ok(None)` if the path does not exist.
+    /// Opens an existing work tree, first completing a step a killed
+    /// patchq left unfinished; `Ok(None)` if the path does not exist. Only
+    /// under the lock.
     pub fn open(path: &Path) -> Result<Option<WorkTree>> {
+        let Some(mut tree) = WorkTree::open_as_is(path)? else { return Ok(None) };
+        tree.recover()?;
+        Ok(Some(tree))
+    }
+
+    /// Opens a work tree without touching it, an unfinished step included
+    /// (for `status`, which does not take the lock).
+    pub fn open_as_is(path: &Path) -> Result<Option<WorkTree>> {
         if !path.exists() {
             return Ok(None);
         }
@@ -147,13 +158,108 @@ impl WorkTree {
     }
 
     pub fn save_state(&self) -> Result<()> {
-        let path = state_path(&self.path);
-        fs_err::create_dir_all(path.parent().expect("state file has a parent"))?;
         let text = toml::to_string(&self.state).context("serializing the work-tree state")?;
-        let tmp = path.with_extension("toml.tmp");
-        fs_err::write(&tmp, text)?;
-        fs_err::rename(&tmp, &path)?;
+        write_atomically(&state_path(&self.path), &text)
+    }
+
+    /// Moves the files, `main` and (with `state`) patchq's record to `to`
+    /// as one journaled step: the journal is written before the work tree
+    /// is touched and removed after the state is saved, so that a run
+    /// killed in between is completed by the next one ([`WorkTree::recover`]).
+    /// With `remove_rebase_plan`, the step also ends a rebase.
+    pub fn move_to(&mut self, operation: &str, to: &str, state: Option<State>, remove_rebase_plan: bool) -> Result<()> {
+        let journal = Journal {
+            operation: operation.to_owned(),
+            from: self.git.head()?,
+            to: to.to_owned(),
+            state,
+            remove_rebase_plan,
+        };
+        let path = journal_path(&self.path);
+        let text = toml::to_string(&journal).context("serializing the journal")?;
+        write_atomically(&path, &text)?;
+        if let Err(err) = self.git.reset_keep(to) {
+            // `reset --keep` checks before it writes: nothing moved.
+            fs_err::remove_file(&path)?;
+            return Err(err);
+        }
+        self.complete(journal)
+    }
+
+    /// The end of a journaled step, once the files are at `journal.to`.
+    fn complete(&mut self, journal: Journal) -> Result<()> {
+        if let Some(state) = journal.state {
+            self.git.update_ref(BASE_REF, &state.base_commit)?;
+            self.git.update_ref(QUEUE_REF, state.head())?;
+            self.state = state;
+            self.save_state()?;
+        }
+        let plan = rebase_state_path(&self.path);
+        if journal.remove_rebase_plan && plan.exists() {
+            fs_err::remove_file(plan)?;
+        }
+        fs_err::remove_file(journal_path(&self.path))?;
         Ok(())
+    }
+
+    /// Completes a step that a killed patchq left unfinished (the journal
+    /// is still there): the files may be anywhere between the step's start
+    /// and its end, and git's index lock may be left. Only the paths that
+    /// differ between the two commits are patchq's writes; they go to the
+    /// end state, every other uncommitted edit stays. Says what it did.
+    pub fn recover(&mut self) -> Result<()> {
+        let path = journal_path(&self.path);
+        if !path.is_file() {
+            return Ok(());
+        }
+        let text = fs_err::read_to_string(&path)?;
+        let journal: Journal =
+            toml::from_str(&text).with_context(|| format!("{}: unreadable journal", path.display()))?;
+        let index_lock = self.git.git_dir().join("index.lock");
+        if index_lock.exists() {
+            // Left by the git command the killed patchq was running.
+            fs_err::remove_file(&index_lock)?;
+        }
+        let touched = self.git.changed_paths(&journal.from, &journal.to)?.into_iter().collect();
+        self.reset_hard_keeping_others(&journal.to, &touched)?;
+        ui::note(format!(
+            "completed an interrupted `{}`: {} moved from {} to {}",
+            journal.operation,
+            self.path.display(),
+            short(&journal.from),
+            short(&journal.to)
+        ));
+        self.complete(journal)
+    }
+
+    /// `git reset --hard target` for the paths in `touched`; uncommitted
+    /// edits to other tracked files are written back afterwards. Returns
+    /// the paths whose edits were kept.
+    pub fn reset_hard_keeping_others(&self, target: &str, touched: &BTreeSet<String>) -> Result<Vec<String>> {
+        let mut kept = Vec::new();
+        for path in self.git.changed_since_head()? {
+            if touched.contains(&path) {
+                continue;
+            }
+            let file = self.path.join(&path);
+            let content = if file.symlink_metadata().is_ok() { Some(fs_err::read(&file)?) } else { None };
+            kept.push((path, content));
+        }
+        self.git.reset_hard(target)?;
+        for (path, content) in &kept {
+            let file = self.path.join(path);
+            match content {
+                Some(bytes) => {
+                    if let Some(parent) = file.parent() {
+                        fs_err::create_dir_all(parent)?;
+                    }
+                    fs_err::write(&file, bytes)?;
+                }
+                None if file.exists() => fs_err::remove_file(&file)?,
+                None => {}
+            }
+        }
+        Ok(kept.into_iter().map(|(p, _)| p).collect())
     }
 
     /// Refuses while a rebase is under way or not yet written to patches/:
@@ -251,11 +357,8 @@ impl WorkTree {
         let target = chain.head().to_owned();
         let kept = chain.patches.iter().zip(&self.state.patches).take_while(|(a, b)| a == b).count();
         let applied = chain.patches.len() - kept;
-        self.git.reset_keep(&target)?;
-        self.git.update_ref(QUEUE_REF, &target)?;
         let files_rewritten = self.git.changed_paths(&old_head, &target)?.len();
-        self.state = chain;
-        self.save_state()?;
+        self.move_to("apply", &target, Some(chain), false)?;
         match failure {
             Some(err) => Err(err),
             None => Ok(SyncReport { kept, applied, files_rewritten }),
@@ -416,6 +519,39 @@ pub fn beside(tree: &Path, what: &str) -> PathBuf {
 /// A path as it goes into a suggested shell command.
 pub fn quoted(path: &Path) -> String {
     crate::process::shell_quote(path.as_os_str())
+}
+
+/// Writes `path` through a temporary file and a rename: a reader (or a run
+/// after a kill) sees the old content or the new, never half of it.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    fs_err::create_dir_all(path.parent().expect("patchq's files have a parent"))?;
+    let tmp = path.with_extension("toml.tmp");
+    fs_err::write(&tmp, text)?;
+    fs_err::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// One step that moves the work tree, written before the tree is touched
+/// (`.git/patchq/journal.toml`) and removed when the step is complete.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Journal {
+    /// The command under way, for the message.
+    operation: String,
+    /// The commit the tree was on before the step.
+    from: String,
+    /// The commit the step moves it to.
+    to: String,
+    /// The state recorded once the tree is at `to`; none leaves it.
+    state: Option<State>,
+    /// The step ends a rebase: its plan goes.
+    #[serde(default)]
+    remove_rebase_plan: bool,
+}
+
+/// Where the journal of an unfinished step is.
+pub fn journal_path(tree: &Path) -> PathBuf {
+    tree.join(".git").join("patchq").join("journal.toml")
 }
 
 pub fn state_path(tree: &Path) -> PathBuf {

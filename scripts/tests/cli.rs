@@ -1287,3 +1287,146 @@ fn stale_git_locks_left_by_a_killed_patchq_are_recovered_or_named() {
     std::fs::remove_file(git_dir.join("index.lock")).unwrap();
     fork.apply();
 }
+
+/// Fault injection: a `git` first on PATH that counts its calls and, at
+/// call `FAULT_AT`, kills patchq: `before` sends SIGINT or SIGTERM before
+/// git runs (a Ctrl-C), `after` runs git to the end and then sends SIGKILL
+/// (killed between two steps).
+const FAULT_GIT: &str = r#"#!/bin/sh
+n=$(( $(cat "$FAULT_COUNTER" 2>/dev/null || echo 0) + 1 ))
+echo "$n" > "$FAULT_COUNTER"
+if [ "$n" -eq "$FAULT_AT" ]; then
+    case "$FAULT_MODE" in
+        before-*) kill -"${FAULT_MODE#before-}" "$PPID"; exit 130 ;;
+        after) "$REAL_GIT" "$@"; status=$?; kill -KILL "$PPID"; exit $status ;;
+    esac
+fi
+exec "$REAL_GIT" "$@"
+"#;
+
+impl Fork {
+    /// A copy of this fork (its directory and cache) in a new temporary directory.
+    fn copy(&self) -> Fork {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, home) = (tmp.path().join("fork"), tmp.path().join("home"));
+        for (from, to) in [(&self.root, &root), (&self.home, &home)] {
+            assert!(Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap().success());
+        }
+        Fork { _tmp: tmp, root, home, tarball: self.tarball.clone(), src: self.src.clone() }
+    }
+
+    /// Runs patchq with the fault-injecting git; returns how many git calls it made.
+    fn with_fault(&self, args: &[&str], at: usize, mode: &str) -> usize {
+        let bin = self.root.parent().unwrap().join("fault-bin");
+        let git = bin.join("git");
+        if !git.exists() {
+            write(&git, FAULT_GIT);
+            assert!(Command::new("chmod").arg("+x").arg(&git).status().unwrap().success());
+        }
+        let counter = self.root.parent().unwrap().join("fault-count");
+        let _ = std::fs::remove_file(&counter);
+        let real =
+            String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout).unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        self.command(args)
+            .env("PATH", path)
+            .env("FAULT_AT", at.to_string())
+            .env("FAULT_MODE", mode)
+            .env("FAULT_COUNTER", &counter)
+            .env("REAL_GIT", real.trim())
+            .output()
+            .unwrap();
+        std::fs::read_to_string(&counter).map_or(0, |n| n.trim().parse().unwrap())
+    }
+
+    /// What must be the same after an interrupted and an uninterrupted run.
+    fn outcome(&self) -> (String, String, Vec<u8>, bool) {
+        let tree = self.tree();
+        (
+            self.head(),
+            git(&tree, &["status", "--porcelain"]),
+            std::fs::read(tree.join(".git/patchq/state.toml")).unwrap(),
+            tree.join(".git/patchq/journal.toml").exists(),
+        )
+    }
+}
+
+/// Kills `run` at each of its git calls, in each mode, on copies of
+/// `prepared`; after each kill `recover` must bring the copy to the state
+/// the uninterrupted run reaches.
+fn interrupt_everywhere(prepared: &Fork, run: &[&str], recover: impl Fn(&Fork)) {
+    let whole = prepared.copy();
+    let calls = whole.with_fault(run, usize::MAX, "none");
+    assert!(calls > 3, "{calls} git calls");
+    let expected = whole.outcome();
+    for at in 1..=calls {
+        // SIGTERM acts as SIGINT does (neither is handled): one of them is enough.
+        let before = if at % 2 == 0 { "before-INT" } else { "before-TERM" };
+        for mode in [before, "after"] {
+            let fork = prepared.copy();
+            fork.with_fault(run, at, mode);
+            recover(&fork);
+            assert_eq!(fork.outcome(), expected, "{run:?} killed at git call {at} ({mode})");
+        }
+    }
+}
+
+#[test]
+fn apply_interrupted_anywhere_is_completed_by_the_next_apply() {
+    let prepared = Fork::new();
+    prepared.with_two_patches();
+    for (name, from, to) in [
+        ("codegen-patch-a.patch", "+a line 10 patched", "+a line 10 patched again"),
+        ("codegen-patch-b.patch", "+b line 20 patched", "+b line 20 patched again"),
+    ] {
+        let path = prepared.patch_path(name);
+        std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace(from, to)).unwrap();
+    }
+    interrupt_everywhere(&prepared, &["apply"], |fork| {
+        let out = fork.ok(&["apply"]);
+        assert!(!out.contains("uncommitted") && !out.contains("not all in"), "{out}");
+    });
+}
+
+#[test]
+fn rebase_interrupted_anywhere_finishes_on_the_next_run() {
+    let prepared = Fork::new();
+    prepared.with_two_patches();
+    let v2 = prepared.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &numbered("a", 30).replace("a line 10\n", "a line 10 patched\n"));
+        write(&top.join("compiler/b.rs"), &format!("// new\n{}", numbered("b", 30)));
+    });
+    let v2 = v2.to_string_lossy().into_owned();
+    let onto = ["rebase", "--onto", v2.as_str(), "--drop-merged"];
+    interrupt_everywhere(&prepared, &onto, |fork| {
+        let state = fork.read("rust/.git/patchq/state.toml");
+        if fork.tree().join(".git/patchq/journal.toml").exists() {
+            // Killed while moving the tree to the rebased queue: running the
+            // rebase again completes that step, then says what is next.
+            let out = fork.patchq(&onto);
+            let text = both(&out);
+            assert!(text.contains("completed an interrupted `rebase`"), "{text}");
+            assert!(out.status.success() || text.contains("run `patchq refresh` first"), "{text}");
+        } else if fork.tree().join(".git/patchq/rebase.toml").exists() {
+            fork.ok(&["rebase", "--continue", "--drop-merged"]);
+        } else if !state.contains("rebased-from") {
+            fork.ok(&onto);
+        } else {
+            fork.ok(&["status"]);
+        }
+    });
+}
+
+#[test]
+fn refresh_interrupted_anywhere_finishes_on_the_next_run() {
+    let amended = Fork::new();
+    amended.with_two_patches();
+    let tree = amended.tree();
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 amended\n"))
+        .unwrap();
+    git(&tree, &["commit", "-q", "-a", "--amend", "--no-edit"]);
+    interrupt_everywhere(&amended, &["refresh"], |fork| {
+        fork.ok(&["refresh"]);
+        fork.ok(&["refresh", "--check"]);
+    });
+}

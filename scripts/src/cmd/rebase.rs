@@ -211,7 +211,7 @@ fn advance(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool
     plan.todo.retain(|p| *p != conflict);
     plan.conflicted = Some(conflict.clone());
     save(tree, &plan)?;
-    tree.git.reset_keep(plan.new.head())?;
+    tree.move_to("rebase", plan.new.head(), None, false)?;
     stop_on_conflict(tree, plan, queue, drop_merged, done)
 }
 
@@ -330,18 +330,11 @@ fn resume_with(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: 
 fn finish(tree: &mut WorkTree, plan: Plan) -> Result<()> {
     let mut state = plan.new;
     state.rebased_from = Some(plan.old.base.clone());
-    tree.git.reset_keep(state.head())?;
-    tree.git.update_ref(BASE_REF, &state.base_commit)?;
-    tree.git.update_ref(QUEUE_REF, state.head())?;
     let moved = state.patches.len();
     let version = state.record.as_ref().map_or("?".to_owned(), |r| r.version.clone());
     let base = state.base.clone();
-    tree.state = state;
-    tree.save_state()?;
-    let path = rebase_state_path(&tree.path);
-    if path.exists() {
-        fs_err::remove_file(path)?;
-    }
+    let head = state.head().to_owned();
+    tree.move_to("rebase", &head, Some(state), true)?;
     let mut summary = format!("rebased {moved} patch(es) onto Rust {version} ({base})");
     for (what, names) in [
         ("3-way merged", &plan.merged),
@@ -369,7 +362,6 @@ fn abort(ctx: &Ctx, tree: &mut WorkTree) -> Result<()> {
     let plan = load(tree)?;
     let head = plan.old.head().to_owned();
     let mut touched: BTreeSet<String> = tree.git.changed_paths(&head, "HEAD")?.into_iter().collect();
-    let mut keep_edits = true;
     if let Some(conflicted) = &plan.conflicted {
         let path = ctx.loaded.patches_dir().join(&conflicted.name);
         match fs_err::read_to_string(&path).map_err(anyhow::Error::from).and_then(|t| PatchFile::parse(&t)) {
@@ -379,35 +371,11 @@ fn abort(ctx: &Ctx, tree: &mut WorkTree) -> Result<()> {
                     "cannot tell which files the conflicting patch touched ({err:#}): every edit in {} is undone",
                     tree.path.display()
                 ));
-                keep_edits = false;
+                touched.extend(tree.git.changed_since_head()?);
             }
         }
     }
-    let mut kept = Vec::new();
-    if keep_edits {
-        for path in tree.git.changed_since_head()? {
-            if touched.contains(&path) {
-                continue;
-            }
-            let file = tree.path.join(&path);
-            let content = if file.symlink_metadata().is_ok() { Some(fs_err::read(&file)?) } else { None };
-            kept.push((path, content));
-        }
-    }
-    tree.git.reset_hard(&head)?;
-    for (path, content) in &kept {
-        let file = tree.path.join(path);
-        match content {
-            Some(bytes) => {
-                if let Some(parent) = file.parent() {
-                    fs_err::create_dir_all(parent)?;
-                }
-                fs_err::write(&file, bytes)?;
-            }
-            None if file.exists() => fs_err::remove_file(&file)?,
-            None => {}
-        }
-    }
+    let kept = tree.reset_hard_keeping_others(&head, &touched)?;
     tree.git.update_ref(BASE_REF, &plan.old.base_commit)?;
     tree.git.update_ref(QUEUE_REF, &head)?;
     tree.state = plan.old;
@@ -415,8 +383,7 @@ fn abort(ctx: &Ctx, tree: &mut WorkTree) -> Result<()> {
     fs_err::remove_file(rebase_state_path(&tree.path))?;
     ui::out(format!("rebase aborted: {} is back at {} on {}", tree.path.display(), short(&head), tree.state.base));
     if !kept.is_empty() {
-        let names: Vec<&str> = kept.iter().map(|(p, _)| p.as_str()).collect();
-        ui::out(format!("kept your uncommitted edits to files the rebase did not touch: {}", names.join(", ")));
+        ui::out(format!("kept your uncommitted edits to files the rebase did not touch: {}", kept.join(", ")));
     }
     Ok(())
 }

@@ -48,7 +48,8 @@ pub fn run(ctx: &Ctx, check: bool, force: bool) -> Result<()> {
         ));
     }
     let old = Queue::load(&ctx.loaded.patches_dir())?;
-    let unheld = not_in_tree(&tree.state, &old);
+    let generated = generate(&tree, &old)?;
+    let unheld = not_in_tree(&tree.state, &old, &generated);
     if !unheld.is_empty() && !check && !force {
         return Err(Exit::new(
             Code::PatchesAheadOfTree,
@@ -62,7 +63,6 @@ pub fn run(ctx: &Ctx, check: bool, force: bool) -> Result<()> {
         )
         .into());
     }
-    let generated = generate(&tree, &old)?;
     let mut series = old.series.clone();
     if series.header.is_empty() {
         series.header.push("# patchq series: one patch file per line, in the order they apply.".to_owned());
@@ -97,13 +97,16 @@ pub fn run(ctx: &Ctx, check: bool, force: bool) -> Result<()> {
             stale.join("\n  ")
         );
     }
-    for name in &removed {
-        fs_err::remove_file(dir.join(name))?;
-    }
+    // New content first, the series next, removals last: a run killed in
+    // between leaves files that are either what the commits say (the next
+    // refresh recognizes them) or listed nowhere (named by every command).
     for g in &generated {
         fs_err::write(dir.join(&g.name), &g.content)?;
     }
     fs_err::write(&series_path, &series_text)?;
+    for name in &removed {
+        fs_err::remove_file(dir.join(name))?;
+    }
 
     // The tree now matches patches/ exactly: record it, so the next apply
     // keeps every commit.
@@ -127,10 +130,14 @@ pub fn run(ctx: &Ctx, check: bool, force: bool) -> Result<()> {
 /// listed but never applied (an `apply` that stopped, a `git pull` that
 /// brought new patches), or changed since patchq last wrote or applied
 /// them (edited by hand). After a rebase, the patches it dropped are
-/// meant to go.
-fn not_in_tree(state: &State, queue: &Queue) -> Vec<String> {
+/// meant to go. A file that already is what the commits make (a refresh
+/// interrupted after writing it) loses nothing.
+fn not_in_tree(state: &State, queue: &Queue, generated: &[Generated]) -> Vec<String> {
     let mut out = Vec::new();
     for patch in &queue.patches {
+        if generated.iter().any(|g| g.name == patch.name && sha256_hex(g.content.as_bytes()) == patch.hash) {
+            continue;
+        }
         match state.patches.iter().find(|a| a.name == patch.name) {
             Some(applied) if applied.hash != patch.hash => {
                 out.push(format!("{}: edited since patchq last wrote or applied it", patch.name));

@@ -12,7 +12,7 @@ use crate::worktree::{WorkTree, short};
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let queue = ctx.queue()?;
-    let tree = WorkTree::open(&ctx.tree)?;
+    let tree = WorkTree::open_as_is(&ctx.tree)?;
     let header = |key| queue.series.header_value(key).unwrap_or("(not recorded)");
     ui::out(format!("base: Rust {} ({}), {}", header("base-version"), header("base-commit"), header("base-source")));
     let applied = tree.as_ref().map_or(&[][..], |t| &t.state.patches[..]);
@@ -54,7 +54,13 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         Some(tree) => {
             let head = tree.git.head()?;
             let dirty = tree.git.dirty_files()?.len();
-            if crate::worktree::rebase_state_path(&tree.path).is_file() {
+            if crate::worktree::journal_path(&tree.path).is_file() {
+                format!(
+                    "work tree {}: a patchq run was interrupted while moving it; the next command \
+                     (`patchq apply`) completes that step",
+                    tree.path.display()
+                )
+            } else if crate::worktree::rebase_state_path(&tree.path).is_file() {
                 format!(
                     "work tree {}: a `patchq rebase` is in progress: resolve the conflict, `git add`, then \
                      `patchq rebase --continue`; or `patchq rebase --abort`",
