@@ -46,10 +46,25 @@ fn make_tarball(dir: &Path, out: &Path) {
     assert!(status.success());
 }
 
+/// Clears the environment but PATH (and TMPDIR): no `GIT_*`, `CARGO_*`,
+/// `PATCHQ_*` or locale of whoever runs the tests reaches what they start.
+fn hermetic(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear().env("LC_ALL", "C");
+    for key in ["PATH", "TMPDIR"] {
+        if let Some(value) = std::env::var_os(key) {
+            cmd.env(key, value);
+        }
+    }
+    cmd
+}
+
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
+    let mut cmd = Command::new("git");
+    hermetic(&mut cmd);
+    let out = cmd
         .args(args)
         .current_dir(dir)
+        .env("HOME", "/nonexistent")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_AUTHOR_NAME", "A U Thor")
@@ -148,12 +163,8 @@ impl Fork {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchq"));
-        cmd.args(args)
-            .current_dir(&self.root)
-            .env("HOME", &self.home)
-            .env("PATCHQ_CACHE_DIR", self.home.join("cache"))
-            .env_remove("PATCHQ_WORK_TREE")
-            .env_remove("XDG_CACHE_HOME");
+        cmd.args(args).current_dir(&self.root);
+        hermetic(&mut cmd).env("HOME", &self.home).env("PATCHQ_CACHE_DIR", self.home.join("cache"));
         cmd
     }
 
