@@ -106,7 +106,7 @@ impl BaseSource {
                 fs_err::create_dir_all(&top)?;
                 let archive = tempfile::NamedTempFile::new_in(staging).context("creating a temporary file")?;
                 let commit = git_commit(path, rev)?;
-                Git::open(path).cmd(["archive", "--format=tar", "-o"]).arg(archive.path()).arg(&commit).read()?;
+                Git::open(path).archive(&commit, archive.path())?;
                 Cmd::new("tar").arg("-xf").arg(archive.path()).arg("-C").arg(&top).read()?;
             }
         }

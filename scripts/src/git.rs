@@ -101,7 +101,7 @@ impl Git {
         dir.join(".git").is_dir()
     }
 
-    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    fn cmd<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -117,7 +117,7 @@ impl Git {
             .args(args)
     }
 
-    pub fn run<I, S>(&self, args: I) -> Result<String>
+    fn run<I, S>(&self, args: I) -> Result<String>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -297,6 +297,41 @@ impl Git {
     pub fn checked_out_branches(&self) -> Result<Vec<String>> {
         let out = self.run(["worktree", "list", "--porcelain"])?;
         Ok(out.lines().filter_map(|l| l.strip_prefix("branch ")).map(str::to_owned).collect())
+    }
+
+    /// The paths of this repository's work trees, the main one first.
+    pub fn worktree_paths(&self) -> Result<Vec<PathBuf>> {
+        let out = self.run(["worktree", "list", "--porcelain"])?;
+        Ok(out.lines().filter_map(|l| l.strip_prefix("worktree ")).map(PathBuf::from).collect())
+    }
+
+    /// Forgets linked work trees whose directories are gone.
+    pub fn worktree_prune(&self) -> Result<()> {
+        self.run(["worktree", "prune"])?;
+        Ok(())
+    }
+
+    /// Adds a linked work tree at `dir`, detached at `commit`.
+    pub fn worktree_add_detached(&self, dir: &Path, commit: &str) -> Result<()> {
+        self.cmd(["worktree", "add", "--detach", "--quiet"]).arg(dir).arg(commit).read()?;
+        Ok(())
+    }
+
+    /// Moves this work tree to `commit`, detached (a check tree, no one's work).
+    pub fn checkout_detached(&self, commit: &str) -> Result<()> {
+        self.run(["checkout", "--quiet", "--detach", commit])?;
+        Ok(())
+    }
+
+    /// Whether the directory is in a git repository (at any depth).
+    pub fn is_in_repo(&self) -> Result<bool> {
+        Ok(self.cmd(["rev-parse", "--git-dir"]).output()?.status.success())
+    }
+
+    /// Writes `commit`'s tree as a tar archive to `out`.
+    pub fn archive(&self, commit: &str, out: &Path) -> Result<()> {
+        self.cmd(["archive", "--format=tar", "-o"]).arg(out).arg(commit).read()?;
+        Ok(())
     }
 
     /// Whether `dir` is itself a git repository (a work tree's top or a

@@ -17,7 +17,9 @@ use anyhow::{Context, Result, bail};
 const TAIL_LINES: usize = 20;
 
 /// A command line under construction, printable exactly as it will run.
+/// Building one does nothing: it must be run (`read`, `output`, `stream`, `tee`).
 #[derive(Clone)]
+#[must_use = "a command does nothing until it is run"]
 pub struct Cmd {
     program: OsString,
     args: Vec<OsString>,

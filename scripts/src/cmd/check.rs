@@ -161,16 +161,14 @@ impl Checker {
         let git = &tree.git;
         // Reuse the checkout (and its build) only while git still knows it as a
         // worktree of this repository; a work tree made anew orphans it.
-        let listed = git.run(["worktree", "list", "--porcelain"])?;
-        let registered =
-            listed.lines().any(|l| l.strip_prefix("worktree ").map(Path::new) == Some(check_dir.as_path()));
+        let registered = git.worktree_paths()?.contains(&check_dir);
         if !registered {
             if check_dir.exists() {
                 // patchq's own scratch checkout: nothing in it is anyone's work.
                 fs_err::remove_dir_all(&check_dir)?;
             }
-            git.run(["worktree", "prune"])?;
-            git.cmd(["worktree", "add", "--detach", "--quiet"]).arg(&check_dir).arg(first).read()?;
+            git.worktree_prune()?;
+            git.worktree_add_detached(&check_dir, first)?;
         }
         // stage0 comes from the main tree's cache, config from the template.
         Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
@@ -194,7 +192,7 @@ impl Checker {
             ui::note(format!("{label}: x.py check passed before on this exact tree {}; not re-run", short(&key)));
             return Ok(());
         }
-        self.git.run(["checkout", "--quiet", "--detach", commit])?;
+        self.git.checkout_detached(commit)?;
         let phase = ui::phase(format!("{label}: x.py check compiler"));
         XPy::new(&self.dir).run(&["check", "compiler"])?;
         phase.done("builds");

@@ -25,7 +25,7 @@ struct Version {
 
 pub fn run(ctx: &Ctx, rev: &str) -> Result<()> {
     let repo = Git::open(&ctx.loaded.root);
-    if repo.cmd(["rev-parse", "--git-dir"]).output()?.status.code() != Some(0) {
+    if !repo.is_in_repo()? {
         bail!("{} is not a git repository: `patchq diff` compares with versions of it", ctx.loaded.root.display());
     }
     let commit =
