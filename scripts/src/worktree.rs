@@ -215,6 +215,23 @@ impl WorkTree {
         let text = fs_err::read_to_string(&path)?;
         let journal: Journal =
             toml::from_str(&text).with_context(|| format!("{}: unreadable journal", path.display()))?;
+        let head = self.git.head()?;
+        if head != journal.from && head != journal.to {
+            // Someone moved `main` since: completing the step would drop that.
+            bail!(
+                "an interrupted `{}` was moving {} from {} to {}, but it is at {} now: to complete \
+                 that step, `git -C {} reset --keep {}` and run patchq again; to give it up, \
+                 `rm {}` (`patchq apply` then rebuilds from the recorded state)",
+                journal.operation,
+                self.path.display(),
+                short(&journal.from),
+                short(&journal.to),
+                short(&head),
+                quoted(&self.path),
+                short(&journal.from),
+                quoted(&path)
+            );
+        }
         let index_lock = self.git.git_dir().join("index.lock");
         if index_lock.exists() {
             // Left by the git command the killed patchq was running.
