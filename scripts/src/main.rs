@@ -14,6 +14,7 @@ mod process;
 mod queue;
 mod scratch;
 mod series;
+mod stack;
 mod toolchain;
 mod ui;
 mod worktree;

@@ -27,9 +27,10 @@ use serde::{Deserialize, Serialize};
 use crate::exit::{Code, Exit};
 use crate::git::{self, ApplyFailure, Git, Ident};
 use crate::patch::hunk_old_start;
-use crate::queue::{Overlay, Queue, QueuedPatch};
+use crate::queue::{Overlay, Queue};
 use crate::scratch::ScratchDir;
 use crate::series::BaseRecord;
+use crate::stack;
 use crate::ui;
 
 /// Keeps the base commit reachable whatever happens to `main`.
@@ -396,28 +397,25 @@ impl WorkTree {
         chain.overlay_hash = Some(overlay.hash.clone());
         chain.overlay_commit = Some(overlay_commit.clone());
 
-        let mut parent = overlay_commit;
-        let mut reusing = overlay_unchanged;
-        for (i, patch) in queue.patches.iter().enumerate() {
-            let recorded = old.patches.get(i).filter(|a| a.name == patch.name && a.hash == patch.hash);
-            if let (true, Some(recorded)) = (reusing, recorded) {
-                parent = recorded.commit.clone();
-                chain.patches.push(recorded.clone());
-                continue;
+        // The longest prefix whose patches are the recorded ones stays.
+        let kept = match overlay_unchanged {
+            true => {
+                queue.patches.iter().zip(&old.patches).take_while(|(p, a)| a.name == p.name && a.hash == p.hash).count()
             }
-            reusing = false;
-            match self.commit_patch(&parent, patch)? {
-                Ok(commit) => {
-                    parent = commit.clone();
-                    chain.patches.push(Applied { name: patch.name.clone(), hash: patch.hash.clone(), commit });
-                }
-                Err(failure) => {
-                    let err = does_not_apply(&self.path, queue, i, &failure, chain.head());
-                    return Ok((chain, Some(err)));
-                }
-            }
+            false => 0,
+        };
+        chain.patches.extend(old.patches[..kept].iter().cloned());
+        let built = self.builder().build(chain.head(), stack::items(&queue.patches, kept..queue.patches.len()))?;
+        for (i, commit) in built.commits() {
+            let patch = &queue.patches[i];
+            chain.patches.push(Applied {
+                name: patch.name.clone(),
+                hash: patch.hash.clone(),
+                commit: commit.to_owned(),
+            });
         }
-        Ok((chain, None))
+        let failure = built.failure.map(|(i, failure)| does_not_apply(&self.path, queue, i, &failure, chain.head()));
+        Ok((chain, failure))
     }
 
     /// Commits the overlay on the tree's base (objects only; the files stay put).
@@ -454,21 +452,9 @@ impl WorkTree {
         self.git.commit_tree(&tree, Some(base), &message, &patchq_ident(date), &patchq_ident(date))
     }
 
-    /// Applies one patch file on `parent` and commits it with the patch's
-    /// author, date and message; the committer is the author too, so the
-    /// same patch always yields the same commit id.
-    pub fn commit_patch(&self, parent: &str, patch: &QueuedPatch) -> Result<Result<String, ApplyFailure>> {
-        let tree = match self.git.apply_to_tree(parent, &patch.path)? {
-            Ok(tree) => tree,
-            Err(failure) => return Ok(Err(failure)),
-        };
-        Ok(Ok(self.commit_as_patch(&tree, parent, patch)?))
-    }
-
-    /// Commits `tree` on `parent` with the patch's author, date and message.
-    pub fn commit_as_patch(&self, tree: &str, parent: &str, patch: &QueuedPatch) -> Result<String> {
-        let mail = self.git.mailinfo(&patch.path)?;
-        self.git.commit_tree(tree, Some(parent), &mail.message, &mail.author, &mail.author)
+    /// The fork's way of stacking patches: exact fit, the patch's message.
+    pub fn builder(&self) -> stack::Builder<'_> {
+        stack::Builder { git: &self.git, fit: stack::Fit::Exact, message: stack::Message::Patch }
     }
 }
 

@@ -19,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use super::{Created, Ctx};
 use crate::git::Git;
 use crate::queue::{Queue, sha256_hex};
+use crate::stack;
 use crate::worktree::{self, WorkTree, describe_failure, short};
 use crate::xpy::{self, XPy};
 use crate::{base::Stage0, host, ui};
@@ -103,22 +104,12 @@ fn apply_all(
     problems: &mut Vec<String>,
     where_: &str,
 ) -> Result<Vec<String>> {
-    let mut parent = start.to_owned();
-    let mut commits = Vec::new();
-    for (i, patch) in queue.patches.iter().enumerate() {
-        match tree.commit_patch(&parent, patch)? {
-            Ok(commit) => {
-                commits.push(commit.clone());
-                parent = commit;
-            }
-            Err(failure) => {
-                let text = describe_failure(queue, i, &failure).replace('\n', "\n  ");
-                problems.push(format!("{text}{where_}"));
-                break;
-            }
-        }
+    let chain = tree.builder().build(start, stack::items(&queue.patches, 0..queue.patches.len()))?;
+    if let Some((i, failure)) = &chain.failure {
+        let text = describe_failure(queue, *i, failure).replace('\n', "\n  ");
+        problems.push(format!("{text}{where_}"));
     }
-    Ok(commits)
+    Ok(chain.commits().map(|(_, c)| c.to_owned()).collect())
 }
 
 /// `x.py check compiler` on every prefix of the queue, in a separate git

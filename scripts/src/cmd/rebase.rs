@@ -32,6 +32,7 @@ use crate::base::BaseSource;
 use crate::exit::{Code, Exit};
 use crate::patch::PatchFile;
 use crate::queue::{Queue, QueuedPatch};
+use crate::stack;
 use crate::ui;
 use crate::worktree::{
     Applied, BASE_REF, QUEUE_REF, State, WorkTree, base_message, patchq_ident, rebase_state_path, short,
@@ -149,32 +150,30 @@ fn start(ctx: &Ctx, tree: &mut WorkTree, onto: &str, drop_merged: bool) -> Resul
 /// as they go; then moves the work tree, and either finishes or stops on a
 /// conflict with markers in the files.
 fn advance(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool, first: bool) -> Result<()> {
-    let mut parent = plan.new.head().to_owned();
-    let mut applied = Vec::new();
-    let mut upstream = Vec::new();
-    let mut merged = Vec::new();
-    let mut conflict = None;
-    for pending in &plan.todo {
-        let patch = queued(queue, pending)?;
-        if tree.git.contains_patch(&parent, &patch.path)? {
-            upstream.push(pending.name.clone());
-            continue;
-        }
-        let tree_id = match tree.git.apply_to_tree_or_merge(&parent, &patch.path)? {
-            Ok((t, was_merged)) => {
-                if was_merged {
+    let mut items = Vec::new();
+    for (index, pending) in plan.todo.iter().enumerate() {
+        items.push(stack::Item { index, patch: queued(queue, pending)?, skip_if_contained: true });
+    }
+    let builder = stack::Builder { fit: stack::Fit::ExactOrMerge, ..tree.builder() };
+    let chain = builder.build(plan.new.head(), items)?;
+    let (mut applied, mut upstream, mut merged) = (Vec::new(), Vec::new(), Vec::new());
+    for link in &chain.links {
+        match link {
+            stack::Link::Committed { index, commit, merged: was_merged } => {
+                let pending = &plan.todo[*index];
+                if *was_merged {
                     merged.push(pending.name.clone());
                 }
-                t
+                applied.push(Applied {
+                    name: pending.name.clone(),
+                    hash: pending.hash.clone(),
+                    commit: commit.clone(),
+                });
             }
-            Err(_) => {
-                conflict = Some(pending.clone());
-                break;
-            }
-        };
-        parent = tree.commit_as_patch(&tree_id, &parent, patch)?;
-        applied.push(Applied { name: pending.name.clone(), hash: pending.hash.clone(), commit: parent.clone() });
+            stack::Link::AlreadyIn { index } => upstream.push(plan.todo[*index].name.clone()),
+        }
     }
+    let conflict = chain.failure.map(|(index, _)| plan.todo[index].clone());
 
     if !upstream.is_empty() && !drop_merged {
         let again =
@@ -314,7 +313,7 @@ fn resume_with(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: 
                 )
                 .into());
             }
-            let commit = tree.commit_as_patch(&tree_id, &parent, patch)?;
+            let commit = tree.builder().commit(&tree_id, &parent, patch)?;
             // The index and the files already hold the commit's tree.
             tree.git.reset_soft(&commit)?;
             plan.new.patches.push(Applied { name: pending.name.clone(), hash: pending.hash.clone(), commit });
