@@ -235,8 +235,83 @@ pub fn parse(text: &str) -> Result<Config> {
             bail!("[base] {key} = \"{value}\" is not a sha256 (64 hex digits)");
         }
     }
+    let base = &config.base;
+    if !is_date(&base.date) {
+        bail!(
+            "[base] date = \"{}\" is not a date like `2025-02-17T00:00:00+00:00` (RFC 3339, with a time zone)",
+            base.date
+        );
+    }
+    let numbers: Vec<&str> = base.version.split('.').collect();
+    if numbers.len() != 3 || !numbers.iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+        bail!("[base] version = \"{}\" is not a Rust version like `1.85.0`", base.version);
+    }
+    if base.commit.len() != 40 || !base.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("[base] commit = \"{}\" is not a full commit id (40 hex digits)", base.commit);
+    }
+    for (key, value) in [
+        ("debian-package", &base.debian_package),
+        ("debian-version", &base.debian_version),
+        ("debian-suite", &base.debian_suite),
+    ] {
+        if value.is_empty() || value.contains(char::is_whitespace) || value.contains('/') {
+            bail!("[base] {key} = \"{value}\" is not a Debian name (one word, no `/`)");
+        }
+    }
+    let tree = &config.work_tree.path;
+    if tree.file_name().is_none() {
+        bail!("[work-tree] path = \"{}\" does not name a directory of its own", tree.display());
+    }
+    let name = &config.toolchain.name;
+    if name.is_empty() || name.contains(char::is_whitespace) || name.contains('/') {
+        bail!("[toolchain] name = \"{name}\" is not a toolchain name (one word, no `/`)");
+    }
+    let relative = config.overlay.remove.iter().map(|p| ("[overlay] remove", p));
+    let relative = relative.chain(config.overlay.shared.iter().map(|p| ("[overlay] shared", p)));
+    let relative = relative.chain(config.test.also.iter().map(|a| ("[[test.also]] path", &a.path)));
+    let relative = relative.chain(config.test.known_failures.iter().map(|k| ("[[test.known-failures]] path", &k.path)));
+    for (key, path) in relative {
+        let inside = Path::new(path).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if path.is_empty() || !inside {
+            bail!("{key}: `{path}` is not a path inside the rust tree (relative, without `..`)");
+        }
+    }
     check_targets(&config.toolchain.targets)?;
     Ok(config)
+}
+
+/// Whether `text` is an RFC 3339 date with a time and a time zone, the form
+/// git takes verbatim for commit dates.
+fn is_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let number = |range: std::ops::Range<usize>| text.get(range).and_then(|d| d.parse::<u32>().ok()).unwrap_or(0);
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b'T' || b[10] == b' ')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    let zone = &text[19.min(text.len())..];
+    let zone_ok = zone == "Z"
+        || (zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && digits(20..22)
+            && zone.as_bytes()[3] == b':'
+            && digits(23..25));
+    shape
+        && zone_ok
+        && (1..=12).contains(&number(5..7))
+        && (1..=31).contains(&number(8..10))
+        && number(11..13) < 24
+        && number(14..16) < 60
+        && number(17..19) < 61
 }
 
 /// The checks on `[toolchain] targets` that need no work tree: each is a
@@ -286,6 +361,15 @@ pub fn cache_dir() -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn dates_must_be_rfc3339_with_a_zone() {
+        assert!(is_date("2025-02-17T00:00:00+00:00") && is_date("2025-02-17T00:00:00Z"));
+        for bad in ["2025-02-17", "17 Feb 2025", "2025-13-01T00:00:00Z", "2025-02-17T00:00:00", "2025-02-17T25:00:00Z"]
+        {
+            assert!(!is_date(bad), "{bad}");
+        }
+    }
+
     pub const MINIMAL: &str = r#"
 [base]
 version = "1.85.0"
@@ -325,9 +409,8 @@ stage0-sha256 = "03fcf88611ca49857db56ebebd8c754e946f18bdf42e1fe4e7f9a3b949d01ba
 
     #[test]
     fn bad_targets_are_named_with_the_reason() {
-        let err = |targets: &str| {
-            parse(&format!("{MINIMAL}\n[toolchain]\ntargets = {targets}\n")).unwrap_err().to_string()
-        };
+        let err =
+            |targets: &str| parse(&format!("{MINIMAL}\n[toolchain]\ntargets = {targets}\n")).unwrap_err().to_string();
         assert_eq!(
             err(r#"["nvptx64"]"#),
             "[toolchain] targets: \"nvptx64\" is not a target triple \

@@ -54,7 +54,11 @@ fn installed(package: &str) -> bool {
 pub fn ensure_phase() -> Result<()> {
     let phase = ui::phase("host packages");
     let installed = ensure()?;
-    phase.done(if installed.is_empty() { "all present".to_owned() } else { format!("installed {}", installed.join(" ")) });
+    phase.done(if installed.is_empty() {
+        "all present".to_owned()
+    } else {
+        format!("installed {}", installed.join(" "))
+    });
     Ok(())
 }
 

@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 
     host::ensure_phase()?;
 
-    let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?)?;
+    let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?, args.base.allow_other_base)?;
     super::apply::sync(ctx, &mut tree)?;
     let queue = ctx.queue()?;
 
@@ -96,8 +96,7 @@ const ENZYME_DIR: &str = "src/tools/enzyme";
 /// directory is only replaced while empty (Debian's tarball ships it empty),
 /// and the link is excluded from git, so `patchq` never sees it as an edit.
 fn place_enzyme(tree: &Path, enzyme: &Path) -> Result<()> {
-    let enzyme = fs_err::canonicalize(enzyme)
-        .map_err(|err| anyhow::anyhow!("--enzyme {}: {err}", enzyme.display()))?;
+    let enzyme = fs_err::canonicalize(enzyme).map_err(|err| anyhow::anyhow!("--enzyme {}: {err}", enzyme.display()))?;
     if !enzyme.join("enzyme/CMakeLists.txt").is_file() {
         bail!(
             "--enzyme {}: not an Enzyme checkout (no enzyme/CMakeLists.txt); clone \
@@ -109,11 +108,9 @@ fn place_enzyme(tree: &Path, enzyme: &Path) -> Result<()> {
     match fs_err::symlink_metadata(&dir) {
         Ok(meta) if meta.file_type().is_symlink() => fs_err::remove_file(&dir)?,
         Ok(meta) if meta.is_dir() && fs_err::read_dir(&dir)?.next().is_none() => fs_err::remove_dir(&dir)?,
-        Ok(_) => bail!(
-            "{} exists and is not empty: move it away to build with --enzyme {}",
-            dir.display(),
-            enzyme.display()
-        ),
+        Ok(_) => {
+            bail!("{} exists and is not empty: move it away to build with --enzyme {}", dir.display(), enzyme.display())
+        }
         Err(_) => {}
     }
     std::os::unix::fs::symlink(&enzyme, &dir)

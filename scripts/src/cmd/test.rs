@@ -13,9 +13,9 @@ use crate::base::HOST;
 use crate::config::AlsoRun;
 use crate::patch::ChangeKind;
 use crate::queue::Queue;
+use crate::ui;
 use crate::worktree::WorkTree;
 use crate::xpy::{self, SuiteResult, XPy};
-use crate::ui;
 
 /// Suites run whole, whatever the patches touch.
 const ALWAYS: [&str; 1] = ["tests/codegen"];
@@ -80,7 +80,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let ignored: u32 = results.iter().map(|r| r.ignored).sum();
     ui::out(format!("summary: {passed} passed, {failed} failed, {ignored} skipped"));
     if failed > 0 || !broken.is_empty() {
-        bail!("patchq test: {failed} test(s) failed{}", if broken.is_empty() { "" } else { ", and a suite did not run" });
+        bail!(
+            "patchq test: {failed} test(s) failed{}",
+            if broken.is_empty() { "" } else { ", and a suite did not run" }
+        );
     }
     Ok(())
 }
