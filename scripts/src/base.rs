@@ -16,6 +16,7 @@ use crate::config::{BaseConfig, DebianPkg};
 use crate::git::Git;
 use crate::process::Cmd;
 use crate::queue::hex;
+use crate::scratch::ScratchDir;
 use crate::series::BaseRecord;
 use crate::ui;
 
@@ -52,7 +53,8 @@ impl BaseSource {
         };
         if !path.exists() {
             bail!(
-                "`{spec}` is not a base: expected `debian:<version>`, a rustc-<version>-src.tar.xz,                  a rust-lang/rust checkout, or `<checkout>@<rev>` ({} does not exist)",
+                "`{spec}` is not a base: expected `debian:<version>`, a rustc-<version>-src.tar.xz, \
+                 a rust-lang/rust checkout, or `<checkout>@<rev>` ({} does not exist)",
                 path.display()
             );
         }
@@ -84,30 +86,31 @@ impl BaseSource {
     }
 
     /// Unpacks the base (without `vendor/`) into a new directory beside
-    /// `dest`, and returns that directory.
-    pub fn extract(&self, cfg: &BaseConfig, cache: &Path, dest: &Path) -> Result<PathBuf> {
-        let staging = staging_dir(dest)?;
+    /// `dest`, and returns that directory, removed when the guard drops.
+    pub fn extract(&self, cfg: &BaseConfig, cache: &Path, dest: &Path) -> Result<ScratchDir> {
+        let staging = ScratchDir::fresh(crate::worktree::beside(dest, "extract"))?;
+        let staging = staging.path();
         match self {
             BaseSource::Debian => {
                 let pkg = cfg.debian();
                 let orig = debian_file(&pkg, cache, &pkg.orig_file(), Some(&cfg.orig_sha256))?;
-                untar(&orig, &staging)?;
+                untar(&orig, staging)?;
             }
             BaseSource::DebianVersion(version) => {
                 let pkg = DebianPkg { version: version.clone(), ..cfg.debian() };
-                untar(&debian_file(&pkg, cache, &pkg.orig_file(), None)?, &staging)?;
+                untar(&debian_file(&pkg, cache, &pkg.orig_file(), None)?, staging)?;
             }
-            BaseSource::Tarball(path) => untar(path, &staging)?,
+            BaseSource::Tarball(path) => untar(path, staging)?,
             BaseSource::Git { path, rev } => {
                 let top = staging.join("checkout");
                 fs_err::create_dir_all(&top)?;
-                let archive = tempfile::NamedTempFile::new_in(&staging).context("creating a temporary file")?;
+                let archive = tempfile::NamedTempFile::new_in(staging).context("creating a temporary file")?;
                 let commit = git_commit(path, rev)?;
-                Git::open(path).cmd(["archive", "--format=tar", "-o"]).arg(archive.path()).arg(&commit).read()?;
+                Git::open(path).archive(&commit, archive.path())?;
                 Cmd::new("tar").arg("-xf").arg(archive.path()).arg("-C").arg(&top).read()?;
             }
         }
-        single_child(&staging)
+        single_child(staging, dest)
     }
 
     /// What the series header records for this base, read from the sources
@@ -119,7 +122,9 @@ impl BaseSource {
             return Ok(BaseRecord { version: cfg.version.clone(), commit: Some(cfg.commit.clone()), source, sha256 });
         }
         let read = |name: &str| {
-            fs_err::read_to_string(extracted.join(name)).ok().and_then(|t| t.split_whitespace().next().map(str::to_owned))
+            fs_err::read_to_string(extracted.join(name))
+                .ok()
+                .and_then(|t| t.split_whitespace().next().map(str::to_owned))
         };
         let Some(version) = read("version").or_else(|| read("src/version")) else {
             bail!("{}: no `version` or `src/version` file: is this a rust source tree?", extracted.display());
@@ -147,44 +152,27 @@ fn git_commit(checkout: &Path, rev: &str) -> Result<String> {
         .with_context(|| format!("{} has no commit `{rev}` to use as base", checkout.display()))
 }
 
-/// A fresh, empty directory beside `dest` to unpack into.
-fn staging_dir(dest: &Path) -> Result<PathBuf> {
-    let staging = crate::worktree::beside(dest, "extract");
-    if staging.exists() {
-        // Left over from an interrupted run: nothing in it is anyone's work.
-        fs_err::remove_dir_all(&staging)?;
-    }
-    fs_err::create_dir_all(&staging)?;
-    Ok(staging)
-}
-
 fn untar(tarball: &Path, into: &Path) -> Result<()> {
     let phase = ui::phase(format!("unpacking {}", tarball.display()));
     // `vendor/` is 326 MB that cargo never reads here: it uses crates.io.
-    Cmd::new("tar")
-        .arg("-xJf")
-        .arg(tarball)
-        .args(["--exclude=*-src/vendor", "-C"])
-        .arg(into)
-        .read()?;
+    Cmd::new("tar").arg("-xJf").arg(tarball).args(["--exclude=*-src/vendor", "-C"]).arg(into).read()?;
     phase.done("done");
     Ok(())
 }
 
-/// The one directory a tarball unpacked into, moved next to the staging
-/// directory so the staging directory can go.
-fn single_child(staging: &Path) -> Result<PathBuf> {
+/// The one directory a tarball unpacked into, moved beside `dest`
+/// (`.<name>.patchq-extract.tree`) so the staging directory can go.
+fn single_child(staging: &Path, dest: &Path) -> Result<ScratchDir> {
     let children: Vec<_> = fs_err::read_dir(staging)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     let [top] = children.as_slice() else {
         bail!("the base unpacked into {} entries in {}, expected one top directory", children.len(), staging.display());
     };
-    let out = staging.with_extension("tree");
-    if out.exists() {
+    let out = crate::worktree::beside(dest, "extract.tree");
+    if out.symlink_metadata().is_ok() {
         fs_err::remove_dir_all(&out)?;
     }
     fs_err::rename(top, &out)?;
-    fs_err::remove_dir_all(staging)?;
-    Ok(out)
+    Ok(ScratchDir::adopt(out))
 }
 
 /// A file of a Debian source package from the cache, downloading the
@@ -362,7 +350,9 @@ mod tests {
 
     #[test]
     fn rebase_bases_are_named_by_kind() {
-        assert!(matches!(BaseSource::parse_spec("debian:1.86.0+dfsg1-1").unwrap(), BaseSource::DebianVersion(v) if v == "1.86.0+dfsg1-1"));
+        assert!(
+            matches!(BaseSource::parse_spec("debian:1.86.0+dfsg1-1").unwrap(), BaseSource::DebianVersion(v) if v == "1.86.0+dfsg1-1")
+        );
         assert!(BaseSource::parse_spec("debian:").unwrap_err().to_string().contains("name a Debian version"));
         let dir = tempfile::tempdir().unwrap();
         let tarball = dir.path().join("rustc-1.86.0-src.tar.xz");
@@ -376,6 +366,7 @@ mod tests {
         assert!(matches!(plain, BaseSource::Git { rev, .. } if rev == "HEAD"));
         let err = BaseSource::parse_spec("/no/such/rust@master").unwrap_err().to_string();
         assert!(err.contains("is not a base") && err.contains("/no/such/rust does not exist"), "{err}");
+        assert!(!err.contains("  "), "one space between words: {err}");
         let err = BaseSource::parse_spec(&dir.path().to_string_lossy()).unwrap_err().to_string();
         assert!(err.contains("not a git checkout"), "{err}");
     }

@@ -99,13 +99,28 @@ impl Default for WorkTreeConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ToolchainConfig {
     /// The name `rustup toolchain link` registers.
+    #[serde(default = "default_toolchain_name")]
     pub name: String,
+    /// Targets the toolchain can compile for besides the host, whose
+    /// libraries x.py builds into stage1 (`build.target`). The host is
+    /// always built and not listed.
+    #[serde(default = "default_targets")]
+    pub targets: Vec<String>,
 }
 
 impl Default for ToolchainConfig {
     fn default() -> Self {
-        ToolchainConfig { name: "patchq".to_owned() }
+        ToolchainConfig { name: default_toolchain_name(), targets: default_targets() }
     }
+}
+
+fn default_toolchain_name() -> String {
+    "patchq".to_owned()
+}
+
+/// The GPU target the fork's `gpu-kernel` ABI is for.
+fn default_targets() -> Vec<String> {
+    vec!["nvptx64-nvidia-cuda".to_owned()]
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,7 +235,111 @@ pub fn parse(text: &str) -> Result<Config> {
             bail!("[base] {key} = \"{value}\" is not a sha256 (64 hex digits)");
         }
     }
+    let base = &config.base;
+    if !is_date(&base.date) {
+        bail!(
+            "[base] date = \"{}\" is not a date like `2025-02-17T00:00:00+00:00` (RFC 3339, with a time zone)",
+            base.date
+        );
+    }
+    let numbers: Vec<&str> = base.version.split('.').collect();
+    if numbers.len() != 3 || !numbers.iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+        bail!("[base] version = \"{}\" is not a Rust version like `1.85.0`", base.version);
+    }
+    if base.commit.len() != 40 || !base.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("[base] commit = \"{}\" is not a full commit id (40 hex digits)", base.commit);
+    }
+    for (key, value) in [
+        ("debian-package", &base.debian_package),
+        ("debian-version", &base.debian_version),
+        ("debian-suite", &base.debian_suite),
+    ] {
+        if value.is_empty() || value.contains(char::is_whitespace) || value.contains('/') {
+            bail!("[base] {key} = \"{value}\" is not a Debian name (one word, no `/`)");
+        }
+    }
+    let tree = &config.work_tree.path;
+    if tree.file_name().is_none() {
+        bail!("[work-tree] path = \"{}\" does not name a directory of its own", tree.display());
+    }
+    let name = &config.toolchain.name;
+    if name.is_empty() || name.contains(char::is_whitespace) || name.contains('/') {
+        bail!("[toolchain] name = \"{name}\" is not a toolchain name (one word, no `/`)");
+    }
+    let relative = config.overlay.remove.iter().map(|p| ("[overlay] remove", p));
+    let relative = relative.chain(config.overlay.shared.iter().map(|p| ("[overlay] shared", p)));
+    let relative = relative.chain(config.test.also.iter().map(|a| ("[[test.also]] path", &a.path)));
+    let relative = relative.chain(config.test.known_failures.iter().map(|k| ("[[test.known-failures]] path", &k.path)));
+    for (key, path) in relative {
+        let inside = Path::new(path).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if path.is_empty() || !inside {
+            bail!("{key}: `{path}` is not a path inside the rust tree (relative, without `..`)");
+        }
+    }
+    check_targets(&config.toolchain.targets)?;
     Ok(config)
+}
+
+/// Whether `text` is an RFC 3339 date with a time and a time zone, the form
+/// git takes verbatim for commit dates.
+fn is_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let number = |range: std::ops::Range<usize>| text.get(range).and_then(|d| d.parse::<u32>().ok()).unwrap_or(0);
+    let shape = b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b'T' || b[10] == b' ')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    let zone = &text[19.min(text.len())..];
+    let zone_ok = zone == "Z"
+        || (zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && digits(20..22)
+            && zone.as_bytes()[3] == b':'
+            && digits(23..25));
+    shape
+        && zone_ok
+        && (1..=12).contains(&number(5..7))
+        && (1..=31).contains(&number(8..10))
+        && number(11..13) < 24
+        && number(14..16) < 60
+        && number(17..19) < 61
+}
+
+/// The checks on `[toolchain] targets` that need no work tree: each is a
+/// target triple, listed once, and not the host (which x.py always builds).
+/// Whether the base knows the target is checked against the work tree's
+/// target list before the build (`targets::check_known`).
+fn check_targets(targets: &[String]) -> Result<()> {
+    for (i, target) in targets.iter().enumerate() {
+        let parts: Vec<&str> = target.split('-').collect();
+        let well_formed = (2..=4).contains(&parts.len())
+            && parts.iter().all(|part| {
+                !part.is_empty()
+                    && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+            });
+        if !well_formed {
+            bail!(
+                "[toolchain] targets: \"{target}\" is not a target triple \
+                 (like \"nvptx64-nvidia-cuda\": 2 to 4 lowercase parts joined by `-`)"
+            );
+        }
+        if target == crate::base::HOST {
+            bail!("[toolchain] targets: \"{target}\" is the host, which is always built: remove it from the list");
+        }
+        if targets[..i].contains(target) {
+            bail!("[toolchain] targets: \"{target}\" is listed twice");
+        }
+    }
+    Ok(())
 }
 
 /// Where downloads and other reusable state live: `PATCHQ_CACHE_DIR`, else
@@ -241,6 +360,15 @@ pub fn cache_dir() -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_must_be_rfc3339_with_a_zone() {
+        assert!(is_date("2025-02-17T00:00:00+00:00") && is_date("2025-02-17T00:00:00Z"));
+        for bad in ["2025-02-17", "17 Feb 2025", "2025-13-01T00:00:00Z", "2025-02-17T00:00:00", "2025-02-17T25:00:00Z"]
+        {
+            assert!(!is_date(bad), "{bad}");
+        }
+    }
 
     pub const MINIMAL: &str = r#"
 [base]
@@ -267,6 +395,39 @@ stage0-sha256 = "03fcf88611ca49857db56ebebd8c754e946f18bdf42e1fe4e7f9a3b949d01ba
     fn unknown_key_is_an_error_naming_it() {
         let err = parse(&format!("{MINIMAL}\n[toolchain]\nname = \"x\"\nnmae = \"y\"\n")).unwrap_err();
         assert!(err.to_string().contains("unknown field `nmae`"), "{err}");
+    }
+
+    #[test]
+    fn targets_default_to_nvptx_and_can_be_emptied() {
+        assert_eq!(parse(MINIMAL).unwrap().toolchain.targets, ["nvptx64-nvidia-cuda"]);
+        let named = parse(&format!("{MINIMAL}\n[toolchain]\nname = \"gpu\"\n")).unwrap();
+        assert_eq!((named.toolchain.name.as_str(), named.toolchain.targets.len()), ("gpu", 1));
+        let host_only = parse(&format!("{MINIMAL}\n[toolchain]\ntargets = []\n")).unwrap();
+        assert_eq!(host_only.toolchain.name, "patchq");
+        assert!(host_only.toolchain.targets.is_empty());
+    }
+
+    #[test]
+    fn bad_targets_are_named_with_the_reason() {
+        let err =
+            |targets: &str| parse(&format!("{MINIMAL}\n[toolchain]\ntargets = {targets}\n")).unwrap_err().to_string();
+        assert_eq!(
+            err(r#"["nvptx64"]"#),
+            "[toolchain] targets: \"nvptx64\" is not a target triple \
+             (like \"nvptx64-nvidia-cuda\": 2 to 4 lowercase parts joined by `-`)"
+        );
+        assert!(err(r#"["NVPTX64-nvidia-cuda"]"#).contains("\"NVPTX64-nvidia-cuda\" is not a target triple"));
+        assert!(err(r#"["nvptx64--cuda"]"#).contains("is not a target triple"));
+        assert!(err(r#"["nvptx64-nvidia-cuda "]"#).contains("is not a target triple"));
+        assert_eq!(
+            err(r#"["x86_64-unknown-linux-gnu"]"#),
+            "[toolchain] targets: \"x86_64-unknown-linux-gnu\" is the host, which is always built: remove it from the list"
+        );
+        assert_eq!(
+            err(r#"["nvptx64-nvidia-cuda", "nvptx64-nvidia-cuda"]"#),
+            "[toolchain] targets: \"nvptx64-nvidia-cuda\" is listed twice"
+        );
+        assert!(err(r#""nvptx64-nvidia-cuda""#).contains("invalid type: string"), "a list, not a string");
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub enum Code {
     Busy = 5,
     /// The step drops work (patches already upstream) and needs the flag that says so.
     NeedsConfirmation = 6,
+    /// `patches/` holds patch files the work tree does not (not applied
+    /// yet, or edited by hand): writing the tree's commits would lose them.
+    PatchesAheadOfTree = 7,
 }
 
 /// An error carrying its exit code; the message is complete on its own.

@@ -39,6 +39,35 @@ pub struct MailInfo {
     pub message: String,
 }
 
+/// The private index commits are built in (`.git/patchq/index.scratch`).
+/// It removes itself, and git's lock file beside it, when dropped, so that
+/// neither outlives the step that made it, on errors included.
+struct ScratchIndex {
+    path: PathBuf,
+}
+
+impl ScratchIndex {
+    fn remove(&self) {
+        for path in [self.path.clone(), self.path.with_extension("scratch.lock")] {
+            // Absent is the normal case; anything else shows on next use.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl std::ops::Deref for ScratchIndex {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchIndex {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
 /// Why a patch did not apply.
 #[derive(Debug, Clone)]
 pub struct ApplyFailure {
@@ -72,7 +101,7 @@ impl Git {
         dir.join(".git").is_dir()
     }
 
-    pub fn cmd<I, S>(&self, args: I) -> Cmd
+    fn cmd<I, S>(&self, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -88,7 +117,7 @@ impl Git {
             .args(args)
     }
 
-    pub fn run<I, S>(&self, args: I) -> Result<String>
+    fn run<I, S>(&self, args: I) -> Result<String>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -180,7 +209,6 @@ impl Git {
             self.with_index(&index, &["update-index", "--force-remove", "--", path]).read()?;
         }
         let tree = self.with_index(&index, &["write-tree"]).read()?;
-        fs_err::remove_file(&index)?;
         Ok(tree.trim().to_owned())
     }
 
@@ -220,11 +248,8 @@ impl Git {
         let index = self.scratch_index()?;
         self.with_index(&index, &["read-tree", parent]).read()?;
         let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
-        let out = self
-            .with_index(&index, &["apply", "--cached", "--whitespace=nowarn"])
-            .args(flags)
-            .arg(&patch)
-            .output()?;
+        let out =
+            self.with_index(&index, &["apply", "--cached", "--whitespace=nowarn"]).args(flags).arg(&patch).output()?;
         let result = if !out.status.success() {
             Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr })
         } else if flags.contains(&"--check") {
@@ -232,7 +257,6 @@ impl Git {
         } else {
             Ok(self.with_index(&index, &["write-tree"]).read()?.trim().to_owned())
         };
-        fs_err::remove_file(&index)?;
         Ok(result)
     }
 
@@ -251,6 +275,77 @@ impl Git {
         Ok(out.lines().map(str::to_owned).collect())
     }
 
+    /// The unified diff between two commits or trees, without context.
+    pub fn diff_between(&self, from: &str, to: &str) -> Result<String> {
+        self.run(["diff", "--no-color", "--no-ext-diff", "--no-renames", "-U0", from, to])
+    }
+
+    /// Tracked files whose content in the work tree differs from the index.
+    pub fn unstaged_files(&self) -> Result<Vec<String>> {
+        let out = self.run(["diff", "--name-only"])?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// Tracked paths whose index or work-tree content differs from HEAD.
+    pub fn changed_since_head(&self) -> Result<Vec<String>> {
+        let out = self.run(["diff", "--no-renames", "--name-only", "-z", "HEAD"])?;
+        Ok(out.split('\0').filter(|p| !p.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// The branches checked out in this repository's work trees, the main
+    /// one and every linked one (`refs/heads/…`).
+    pub fn checked_out_branches(&self) -> Result<Vec<String>> {
+        let out = self.run(["worktree", "list", "--porcelain"])?;
+        Ok(out.lines().filter_map(|l| l.strip_prefix("branch ")).map(str::to_owned).collect())
+    }
+
+    /// The paths of this repository's work trees, the main one first.
+    pub fn worktree_paths(&self) -> Result<Vec<PathBuf>> {
+        let out = self.run(["worktree", "list", "--porcelain"])?;
+        Ok(out.lines().filter_map(|l| l.strip_prefix("worktree ")).map(PathBuf::from).collect())
+    }
+
+    /// Forgets linked work trees whose directories are gone.
+    pub fn worktree_prune(&self) -> Result<()> {
+        self.run(["worktree", "prune"])?;
+        Ok(())
+    }
+
+    /// Adds a linked work tree at `dir`, detached at `commit`.
+    pub fn worktree_add_detached(&self, dir: &Path, commit: &str) -> Result<()> {
+        self.cmd(["worktree", "add", "--detach", "--quiet"]).arg(dir).arg(commit).read()?;
+        Ok(())
+    }
+
+    /// Moves this work tree to `commit`, detached (a check tree, no one's work).
+    pub fn checkout_detached(&self, commit: &str) -> Result<()> {
+        self.run(["checkout", "--quiet", "--detach", commit])?;
+        Ok(())
+    }
+
+    /// Whether the directory is in a git repository (at any depth).
+    pub fn is_in_repo(&self) -> Result<bool> {
+        Ok(self.cmd(["rev-parse", "--git-dir"]).output()?.status.success())
+    }
+
+    /// Writes `commit`'s tree as a tar archive to `out`.
+    pub fn archive(&self, commit: &str, out: &Path) -> Result<()> {
+        self.cmd(["archive", "--format=tar", "-o"]).arg(out).arg(commit).read()?;
+        Ok(())
+    }
+
+    /// Whether `dir` is itself a git repository (a work tree's top or a
+    /// bare one), not a directory inside one.
+    pub fn is_repo_root(dir: &Path) -> bool {
+        dir.join(".git").exists() || (dir.join("HEAD").is_file() && dir.join("objects").is_dir())
+    }
+
+    /// Moves `main` to `commit`, leaving the index and the files as they are.
+    pub fn reset_soft(&self, commit: &str) -> Result<()> {
+        self.run(["reset", "--quiet", "--soft", commit])?;
+        Ok(())
+    }
+
     /// Writes the real index as a tree.
     pub fn write_index_tree(&self) -> Result<String> {
         Ok(self.run(["write-tree"])?.trim().to_owned())
@@ -261,19 +356,16 @@ impl Git {
     /// neither this repository's files nor `dir` change.
     pub fn import_dir(&self, dir: &Path, message: &str, who: &Ident) -> Result<String> {
         let index = self.scratch_index()?;
-        if index.exists() {
-            fs_err::remove_file(&index)?;
-        }
         let git_dir = self.run(["rev-parse", "--absolute-git-dir"])?;
         self.cmd(["--git-dir", git_dir.trim()])
             .arg("--work-tree")
             .arg(dir)
             .args(["add", "--all", "."])
             .dir(dir)
-            .env("GIT_INDEX_FILE", &index)
+            .env("GIT_INDEX_FILE", &*index)
             .read()?;
         let tree = self.with_index(&index, &["write-tree"]).read()?;
-        fs_err::remove_file(&index)?;
+        drop(index);
         self.commit_tree(tree.trim(), None, message, who, who)
     }
 
@@ -290,11 +382,16 @@ impl Git {
         Ok(out.status.success().then_some(out.stdout))
     }
 
-    fn scratch_index(&self) -> Result<PathBuf> {
+    fn scratch_index(&self) -> Result<ScratchIndex> {
         let git_dir = self.run(["rev-parse", "--absolute-git-dir"])?;
         let dir = Path::new(git_dir.trim()).join("patchq");
         fs_err::create_dir_all(&dir)?;
-        Ok(dir.join("index.scratch"))
+        let index = ScratchIndex { path: dir.join("index.scratch") };
+        // Only patchq uses this index, and only while it holds the work
+        // tree's lock: what is there now (the index, or git's lock on it)
+        // was left by a patchq that was killed.
+        index.remove();
+        Ok(index)
     }
 
     /// Reads author, date and message out of a patch mail.
@@ -310,9 +407,8 @@ impl Git {
             .stdin(mail)
             .read()
             .with_context(|| format!("reading the mail headers of {}", patch.display()))?;
-        let field = |key: &str| {
-            out.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned())).unwrap_or_default()
-        };
+        let field =
+            |key: &str| out.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned())).unwrap_or_default();
         let (name, email, date, subject) = (field("Author:"), field("Email:"), field("Date:"), field("Subject:"));
         if name.is_empty() || email.is_empty() || date.is_empty() {
             bail!("{}: the patch has no complete `From:`/`Date:` header (author and date)", patch.display());
@@ -392,11 +488,8 @@ pub fn diff_texts(old: &str, new: &str) -> Result<String> {
     let (a, b) = (scratch.path().join("old"), scratch.path().join("new"));
     fs_err::write(&a, old)?;
     fs_err::write(&b, new)?;
-    let out = Git::open(scratch.path())
-        .cmd(["diff", "--no-index", "--no-color", "--unified=3"])
-        .arg(&a)
-        .arg(&b)
-        .output()?;
+    let out =
+        Git::open(scratch.path()).cmd(["diff", "--no-index", "--no-color", "--unified=3"]).arg(&a).arg(&b).output()?;
     // `diff --no-index` exits with 1 when the files differ.
     if !matches!(out.status.code(), Some(0 | 1)) {
         bail!("git diff --no-index: {}", out.stderr.trim());

@@ -33,6 +33,11 @@ pub const COMMANDS: [(&str, &str); 5] =
 pub const LLVM_CONFIG: &str = "/usr/lib/llvm-19/bin/llvm-config";
 pub const FILECHECK: &str = "/usr/lib/llvm-19/bin/FileCheck";
 pub const PROFILER_RT: &str = "/usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.profile-x86_64.a";
+/// The tools llvm-bitcode-linker (the nvptx64 linker) runs: bootstrap copies
+/// them from `llvm-config --bindir` into stage1, but skips any that is
+/// missing without a word, so their absence is caught here.
+pub const BITCODE_LINKER_TOOLS: [&str; 3] =
+    ["/usr/lib/llvm-19/bin/llvm-link", "/usr/lib/llvm-19/bin/opt", "/usr/lib/llvm-19/bin/llc"];
 
 pub fn is_root() -> bool {
     Cmd::new("id").arg("-u").read().map(|uid| uid.trim() == "0").unwrap_or(false)
@@ -49,7 +54,11 @@ fn installed(package: &str) -> bool {
 pub fn ensure_phase() -> Result<()> {
     let phase = ui::phase("host packages");
     let installed = ensure()?;
-    phase.done(if installed.is_empty() { "all present".to_owned() } else { format!("installed {}", installed.join(" ")) });
+    phase.done(if installed.is_empty() {
+        "all present".to_owned()
+    } else {
+        format!("installed {}", installed.join(" "))
+    });
     Ok(())
 }
 
@@ -75,6 +84,7 @@ pub fn ensure() -> Result<Vec<String>> {
             .stream()?;
     }
     check_files(&[LLVM_CONFIG, FILECHECK, PROFILER_RT])?;
+    check_files(&BITCODE_LINKER_TOOLS)?;
     Ok(missing)
 }
 
@@ -86,6 +96,7 @@ pub fn check_files(paths: &[&str]) -> Result<()> {
             let package = match *path {
                 p if p.contains("libclang_rt") => "libclang-rt-19-dev",
                 p if p.ends_with("FileCheck") => "llvm-19-tools",
+                p if ["/llvm-link", "/opt", "/llc"].iter().any(|tool| p.ends_with(tool)) => "llvm-19",
                 _ => "llvm-19-dev",
             };
             bail!("{path} is missing: install {package} (apt-get install -y {package})");
@@ -103,5 +114,7 @@ mod tests {
             err,
             "/nonexistent/llvm-19/bin/FileCheck is missing: install llvm-19-tools (apt-get install -y llvm-19-tools)"
         );
+        let err = super::check_files(&["/nonexistent/llvm-19/bin/opt"]).unwrap_err().to_string();
+        assert_eq!(err, "/nonexistent/llvm-19/bin/opt is missing: install llvm-19 (apt-get install -y llvm-19)");
     }
 }

@@ -12,7 +12,10 @@ mod host;
 mod patch;
 mod process;
 mod queue;
+mod scratch;
 mod series;
+mod stack;
+mod targets;
 mod toolchain;
 mod ui;
 mod worktree;
@@ -47,6 +50,9 @@ enum Command {
         /// Write nothing; fail if patches/ is out of date.
         #[arg(long)]
         check: bool,
+        /// Overwrite patch files that are not applied yet or were edited by hand (exit 7 without).
+        #[arg(long, conflicts_with = "check")]
+        force: bool,
     },
     /// Check the queue without building it (series, trailers, clean application).
     Check {
@@ -75,7 +81,7 @@ fn main() -> ExitCode {
     let result = cmd::Ctx::new(cli.work_tree, cli.no_wait).and_then(|ctx| match &cli.command {
         Command::Build(args) => cmd::build::run(&ctx, args),
         Command::Apply(base) => cmd::apply::run(&ctx, base),
-        Command::Refresh { check } => cmd::refresh::run(&ctx, *check),
+        Command::Refresh { check, force } => cmd::refresh::run(&ctx, *check, *force),
         Command::Check { build_each } => cmd::check::run(&ctx, *build_each),
         Command::Test => cmd::test::run(&ctx),
         Command::Status => cmd::status::run(&ctx),
@@ -86,7 +92,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            ui::error(&err);
             match err.downcast_ref::<exit::Exit>() {
                 Some(exit) => ExitCode::from(exit.code as u8),
                 None => ExitCode::FAILURE,

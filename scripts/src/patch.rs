@@ -22,6 +22,34 @@ use std::fmt;
 
 use anyhow::{Result, bail};
 
+/// The files of a unified diff (`diff --git` sections) whose added lines
+/// hold conflict markers (`<<<<<<< `, `>>>>>>> `), in diff order. Staging
+/// a file with `git add` ends git's own notion of a conflict, so this is
+/// what tells a resolved file from one that still carries the markers.
+pub fn conflict_marker_files(diff: &str) -> Vec<String> {
+    let mut files: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    for line in diff.lines() {
+        if let Some(rest) = line.strip_prefix("diff --git ") {
+            current = rest.split_once(" b/").map(|(_, b)| b.to_owned());
+            continue;
+        }
+        let Some(added) = line.strip_prefix('+') else { continue };
+        if added.starts_with("++ ") {
+            continue;
+        }
+        let is_marker = ["<<<<<<<", ">>>>>>>"]
+            .iter()
+            .any(|m| added.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' ')));
+        if let (true, Some(file)) = (is_marker, &current)
+            && !files.contains(file)
+        {
+            files.push(file.clone());
+        }
+    }
+    files
+}
+
 /// A parsed patch file.
 #[derive(Debug, Clone)]
 pub struct PatchFile {
@@ -51,6 +79,12 @@ pub enum ChangeKind {
 
 impl PatchFile {
     pub fn parse(text: &str) -> Result<PatchFile> {
+        if text.contains("\r\n") {
+            bail!(
+                "the file has CRLF (Windows) line endings; `git format-patch` files use LF: convert it \
+                 (`sed -i 's/\\r$//' FILE`), and check patches/ out with `core.autocrlf=false`"
+            );
+        }
         let (headers, rest) = match text.split_once("\n\n") {
             Some(split) => split,
             None => bail!("no mail header: this is not a `git format-patch` file"),
@@ -72,9 +106,28 @@ impl PatchFile {
             lines.next();
         }
         let body = body_lines.join("\n").trim().to_owned();
-        let files = parse_diff(lines);
+        let mut stat_files = None;
+        while let Some(line) = lines.peek() {
+            if line.starts_with("diff --git ") {
+                break;
+            }
+            if let Some((count, _)) = line.trim_start().split_once(" file")
+                && line.contains(" changed")
+            {
+                stat_files = count.parse::<usize>().ok();
+            }
+            lines.next();
+        }
+        let files = parse_diff(lines)?;
         if files.is_empty() {
             bail!("the patch changes no file (no `diff --git` section)");
+        }
+        if let Some(expected) = stat_files.filter(|n| *n != files.len()) {
+            bail!(
+                "the diffstat says {expected} file(s) changed, but the patch has {} `diff --git` section(s): \
+                 it was cut short or edited by hand; write it again from the commit (`patchq refresh`)",
+                files.len()
+            );
         }
         Ok(PatchFile { subject, body, files })
     }
@@ -146,9 +199,25 @@ fn mail_subject(headers: &str) -> Option<String> {
     Some(subject.to_owned())
 }
 
-fn parse_diff<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<FileChange> {
+fn parse_diff<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<FileChange>> {
     let mut files: Vec<FileChange> = Vec::new();
+    // Lines the current hunk still owes, old side and new side.
+    let mut owed = (0u32, 0u32);
     for line in lines {
+        if owed != (0, 0) {
+            match line.chars().next() {
+                Some('\\') => continue,
+                Some('-') => owed.0 = owed.0.saturating_sub(1),
+                Some('+') => owed.1 = owed.1.saturating_sub(1),
+                Some(' ') | None => owed = (owed.0.saturating_sub(1), owed.1.saturating_sub(1)),
+                _ => bail!(
+                    "{}: the hunk `{}` ends early: the file was cut short or edited by hand",
+                    files.last().map_or("?", |f| f.path.as_str()),
+                    files.last().and_then(|f| f.hunks.last()).map_or("?", String::as_str)
+                ),
+            }
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("diff --git ") {
             // `a/X b/X`; paths with spaces are rare in rust-lang/rust and a
             // rename line below corrects `old_path` when present.
@@ -164,13 +233,36 @@ fn parse_diff<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<FileChange> {
         } else if let Some(old) = line.strip_prefix("rename from ") {
             file.old_path = Some(old.to_owned());
         } else if line.starts_with("@@ ") {
+            owed = hunk_lengths(line).unwrap_or((0, 0));
             file.hunks.push(line.to_owned());
         }
     }
-    files
+    if owed != (0, 0) {
+        let file = files.last().expect("a hunk belongs to a file");
+        bail!(
+            "{}: the hunk `{}` ends early: the file was cut short or edited by hand",
+            file.path,
+            file.hunks.last().map_or("?", String::as_str)
+        );
+    }
+    Ok(files)
 }
 
-/// Parses a hunk header's old-side start line: `@@ -120,7 +120,8 @@` → 120.
+/// The old and new line counts of a hunk header (`@@ -a,b +c,d @@`; a
+/// missing count is 1).
+fn hunk_lengths(header: &str) -> Option<(u32, u32)> {
+    let mut ranges = header.strip_prefix("@@ -")?.split(' ');
+    let count = |range: &str| -> Option<u32> {
+        match range.split_once(',') {
+            Some((_, n)) => n.parse().ok(),
+            None => Some(1),
+        }
+    };
+    let old = count(ranges.next()?)?;
+    let new = count(ranges.next()?.strip_prefix('+')?)?;
+    Some((old, new))
+}
+
 pub fn hunk_old_start(header: &str) -> Option<u32> {
     let old = header.strip_prefix("@@ -")?.split([',', ' ']).next()?;
     old.parse().ok()
@@ -270,16 +362,8 @@ impl fmt::Display for Status {
 }
 
 /// Trailers git and rust-lang use that may stand beside the fork's own.
-const OTHER_TRAILERS: [&str; 8] = [
-    "Signed-off-by",
-    "Co-authored-by",
-    "Reviewed-by",
-    "Acked-by",
-    "Tested-by",
-    "Reported-by",
-    "Suggested-by",
-    "Cc",
-];
+const OTHER_TRAILERS: [&str; 8] =
+    ["Signed-off-by", "Co-authored-by", "Reviewed-by", "Acked-by", "Tested-by", "Reported-by", "Suggested-by", "Cc"];
 
 impl PatchMeta {
     /// Reads the trailer block: the last paragraph of the message.
@@ -473,8 +557,9 @@ Upstream: rust-lang/rust#137271
 Fixes: rust-lang/rust#137217
 Status: merged-in 1.87
 ---
- compiler/x.rs | 2 +-
- 1 file changed, 1 insertion(+), 1 deletion(-)
+ compiler/x.rs        | 2 +-
+ tests/codegen/new.rs | 1 +
+ 2 files changed, 2 insertions(+), 1 deletion(-)
 
 diff --git a/compiler/x.rs b/compiler/x.rs
 index 111111111111..222222222222 100644
@@ -483,6 +568,12 @@ index 111111111111..222222222222 100644
 @@ -10,7 +10,7 @@ fn f() {
 -old
 +new
+ ctx 1
+ ctx 2
+ ctx 3
+ ctx 4
+ ctx 5
+ ctx 6
 diff --git a/tests/codegen/new.rs b/tests/codegen/new.rs
 new file mode 100644
 index 000000000000..333333333333
@@ -525,7 +616,9 @@ index 000000000000..333333333333
         assert_eq!(meta_err("Upstream: none\nStatus: fork-only"), "missing trailer `Topic:` (see docs/PATCHES.md)");
         assert!(meta_err("Topic: x\nUpstream: 12345\nStatus: open").contains("`12345` is not an issue reference"));
         assert!(meta_err("Topic: x\nUpstream: none\nStatus: open").contains("goes with `Status: fork-only`"));
-        assert!(meta_err("Topic: x\nUpstream: a/b#1\nStatus: fork-only").contains("a fork-only patch has `Upstream: none`"));
+        assert!(
+            meta_err("Topic: x\nUpstream: a/b#1\nStatus: fork-only").contains("a fork-only patch has `Upstream: none`")
+        );
         assert!(meta_err("Topic: x\nUpstream: a/b#1\nStatus: merged").contains("is not one of"));
         assert!(meta_err("Topic: x\nTopci: y\nUpstream: a/b#1\nStatus: open").contains("unknown trailer `Topci:`"));
         assert!(meta_err("Topic: x\nTopic: y\nUpstream: a/b#1\nStatus: open").contains("appears twice"));
@@ -539,7 +632,10 @@ index 000000000000..333333333333
     #[test]
     fn pr_title_is_one_non_empty_line_on_a_patch_with_a_pr() {
         let pr = "Topic: x\nUpstream: a/b#1\nStatus: open";
-        assert_eq!(meta(&format!("{pr}\nPr-title: cg_llvm: all of it")).pr_title.as_deref(), Some("cg_llvm: all of it"));
+        assert_eq!(
+            meta(&format!("{pr}\nPr-title: cg_llvm: all of it")).pr_title.as_deref(),
+            Some("cg_llvm: all of it")
+        );
         assert_eq!(meta(pr).pr_title, None);
         assert!(meta_err(&format!("{pr}\nPr-title:")).contains("`Pr-title:` is empty"));
         assert!(meta_err(&format!("{pr}\nPr-title:   ")).contains("`Pr-title:` is empty"));
@@ -579,7 +675,10 @@ index 000000000000..333333333333
         );
         let problems = pr_title_problems(&[("a", &one), ("b", &one_titled)]);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].starts_with("b: `Pr-title:` belongs on the first patch") && problems[1].starts_with("a: first of"));
+        assert!(
+            problems[0].starts_with("b: `Pr-title:` belongs on the first patch")
+                && problems[1].starts_with("a: first of")
+        );
     }
 
     #[test]
@@ -588,7 +687,8 @@ index 000000000000..333333333333
         assert_eq!(strip_fork_trailers(msg), "subject\n\nWhy.\n\nr? @nikic\n\nCo-authored-by: X <x@y>\n");
         assert_eq!(strip_fork_trailers("subject\n\nWhy.\n\nTopic: x\nStatus: open"), "subject\n\nWhy.\n");
         assert_eq!(strip_fork_trailers("subject\n\nJust prose: here."), "subject\n\nJust prose: here.\n");
-        let (prose, pings) = description_parts("Why.\n\nr? @nikic\ncc @workingjubilee\n\nMore.\n\nTopic: x\nStatus: open");
+        let (prose, pings) =
+            description_parts("Why.\n\nr? @nikic\ncc @workingjubilee\n\nMore.\n\nTopic: x\nStatus: open");
         assert_eq!(prose, "Why.\n\nMore.");
         assert_eq!(pings, ["r? @nikic", "cc @workingjubilee"]);
     }
@@ -598,10 +698,37 @@ index 000000000000..333333333333
         let moved = SAMPLE.replace("@@ -10,7 +10,7 @@", "@@ -12,7 +12,7 @@").replace("111111111111", "999999999999");
         assert_eq!(normalized(SAMPLE), normalized(&moved));
         let text = normalized(SAMPLE);
-        assert!(text.starts_with("Subject: codegen: emit `getelementptr inbounds nuw` for `pointer::add`\nAuthor: A U Thor"), "{text}");
+        assert!(
+            text.starts_with(
+                "Subject: codegen: emit `getelementptr inbounds nuw` for `pointer::add`\nAuthor: A U Thor"
+            ),
+            "{text}"
+        );
         assert!(text.contains("\n@@ fn f() {\n-old\n+new\n"), "{text}");
-        assert!(!text.contains("1 file changed") && !text.contains("index "), "{text}");
+        assert!(!text.contains("files changed") && !text.contains("index "), "{text}");
         assert_ne!(normalized(SAMPLE), normalized(&SAMPLE.replace("+new", "+newer")));
+    }
+
+    #[test]
+    fn conflict_markers_in_added_lines_are_found() {
+        let diff = "diff --git a/x.rs b/x.rs\n--- a/x.rs\n+++ b/x.rs\n@@ -1 +1,5 @@\n\
+                    +<<<<<<< ours\n+a\n+=======\n+b\n+>>>>>>> theirs\n\
+                    diff --git a/y.rs b/y.rs\n--- a/y.rs\n+++ b/y.rs\n@@ -1 +1 @@\n-<<<<<<< old\n+fine\n";
+        assert_eq!(conflict_marker_files(diff), ["x.rs"]);
+        assert!(conflict_marker_files("diff --git a/z b/z\n+====== not one\n+<<<<<<<<< eight\n").is_empty());
+    }
+
+    #[test]
+    fn a_patch_cut_short_is_named() {
+        let two = SAMPLE.replace(
+            " 2 files changed, 2 insertions(+), 1 deletion(-)",
+            " 3 files changed, 3 insertions(+), 1 deletion(-)",
+        );
+        let err = PatchFile::parse(&two).unwrap_err().to_string();
+        assert!(err.contains("the diffstat says 3 file(s) changed, but the patch has 2"), "{err}");
+        let cut = &SAMPLE[..SAMPLE.find(" ctx 4").unwrap()];
+        let err = PatchFile::parse(cut).unwrap_err().to_string();
+        assert!(err.contains("the hunk `@@ -10,7 +10,7 @@ fn f() {` ends early"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,9 @@ use anyhow::{Context, Result, bail};
 const TAIL_LINES: usize = 20;
 
 /// A command line under construction, printable exactly as it will run.
+/// Building one does nothing: it must be run (`read`, `output`, `stream`, `tee`).
 #[derive(Clone)]
+#[must_use = "a command does nothing until it is run"]
 pub struct Cmd {
     program: OsString,
     args: Vec<OsString>,
@@ -43,13 +45,7 @@ impl Output {
 
 impl Cmd {
     pub fn new(program: impl AsRef<OsStr>) -> Cmd {
-        Cmd {
-            program: program.as_ref().to_owned(),
-            args: Vec::new(),
-            dir: None,
-            envs: Vec::new(),
-            stdin: None,
-        }
+        Cmd { program: program.as_ref().to_owned(), args: Vec::new(), dir: None, envs: Vec::new(), stdin: None }
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
@@ -139,11 +135,7 @@ impl Cmd {
 
     /// Runs the command with its output going straight to the terminal.
     pub fn stream(&self) -> Result<()> {
-        let status = self
-            .command()
-            .stdin(Stdio::null())
-            .status()
-            .map_err(|e| self.spawn_error(e))?;
+        let status = self.command().stdin(Stdio::null()).status().map_err(|e| self.spawn_error(e))?;
         if !status.success() {
             bail!("`{self}` failed ({status})");
         }
@@ -156,9 +148,7 @@ impl Cmd {
     pub fn tee(&self, log: Option<&Path>) -> Result<(ExitStatus, String)> {
         let (reader, writer) = std::io::pipe().context("creating a pipe")?;
         let mut cmd = self.command();
-        cmd.stdin(Stdio::null())
-            .stdout(writer.try_clone().context("duplicating a pipe")?)
-            .stderr(writer);
+        cmd.stdin(Stdio::null()).stdout(writer.try_clone().context("duplicating a pipe")?).stderr(writer);
         let mut child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
         // The parent's copies of the write end must be gone, or the read
         // loop never sees end of file.
@@ -169,10 +159,13 @@ impl Cmd {
         };
         let mut captured = String::new();
         let mut stdout = std::io::stdout().lock();
+        let mut showing = true;
         for line in BufReader::new(reader).split(b'\n') {
             let mut line = line.context("reading child output")?;
             line.push(b'\n');
-            stdout.write_all(&line)?;
+            // A reader that went away (`| head`) must not stop the child's
+            // work or its capture: stop showing, keep reading.
+            showing = showing && stdout.write_all(&line).is_ok();
             if let Some(log) = &mut log {
                 log.write_all(&line)?;
             }
@@ -203,10 +196,11 @@ impl fmt::Display for Cmd {
 
 /// Quotes a word for a POSIX shell when it needs it, so that printed
 /// commands can be pasted back into a terminal.
-fn shell_quote(word: &OsStr) -> String {
+/// `word` as a POSIX shell reads it back: plain words as they are, others
+/// in single quotes. For commands patchq suggests and the ones it reports.
+pub fn shell_quote(word: &OsStr) -> String {
     let word = word.to_string_lossy();
-    let plain = !word.is_empty()
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
     if plain { word.into_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
 }
 

@@ -155,10 +155,8 @@ pub fn check_patch_name(name: &str) -> Result<(), &'static str> {
 pub fn patch_name_for(topic: &str, subject: &str) -> String {
     let mut slug = String::new();
     let mut cut = false;
-    for word in subject
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
+    for word in
+        subject.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_ascii_lowercase)
     {
         if slug.len() + word.len() > 48 {
             cut = true;

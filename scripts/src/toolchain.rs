@@ -72,3 +72,42 @@ pub fn smoke_test(name: &str, expect_in_version: &str) -> Result<String> {
     ui::note(format!("`rustc {toolchain}` and `cargo {toolchain} build` compiled and ran test programs"));
     Ok(version.lines().next().unwrap_or_default().to_owned())
 }
+
+/// A kernel that needs nothing from the fork's queue: `extern "ptx-kernel"`
+/// is in the base. What it proves is the target's path through the
+/// toolchain: `core` for the target in stage1, `llvm-bitcode-linker` beside
+/// rustc, and the LLVM tools it runs.
+const PTX_SMOKE_KERNEL: &str = "\
+#![no_std]
+#![feature(abi_ptx)]
+
+#[no_mangle]
+pub unsafe extern \"ptx-kernel\" fn patchq_smoke(out: *mut u32) {
+    *out = 6 * 7;
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+";
+
+/// Builds a `cdylib` kernel for `target` with `rustc +<name>`, linked by
+/// `llvm-bitcode-linker` (`-C linker-flavor=llbc`: 1.85's nvptx64 default is
+/// the external rust-ptx-linker), and returns the PTX entry it found.
+pub fn smoke_test_bitcode_linker(name: &str, target: &str) -> Result<String> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    fs_err::write(dir.path().join("kernel.rs"), PTX_SMOKE_KERNEL)?;
+    Cmd::new("rustc")
+        .arg(format!("+{name}"))
+        .args(["--target", target, "--crate-type=cdylib", "-O", "-Zunstable-options", "-Clinker-flavor=llbc"])
+        .args(["kernel.rs", "-o", "kernel.ptx"])
+        .dir(dir.path())
+        .read()?;
+    let ptx = fs_err::read_to_string(dir.path().join("kernel.ptx"))?;
+    let entry = ".visible .entry patchq_smoke(";
+    if !ptx.contains(entry) {
+        bail!("`rustc +{name} --target {target}` wrote PTX without `{entry}`:\n{ptx}");
+    }
+    Ok(entry.trim_end_matches('(').to_owned())
+}

@@ -17,6 +17,7 @@
 //!   cargo rebuilds only what a changed patch touches;
 //! - a patch that does not apply leaves the tree on the last good commit.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -26,8 +27,10 @@ use serde::{Deserialize, Serialize};
 use crate::exit::{Code, Exit};
 use crate::git::{self, ApplyFailure, Git, Ident};
 use crate::patch::hunk_old_start;
-use crate::queue::{Overlay, Queue, QueuedPatch};
+use crate::queue::{Overlay, Queue};
+use crate::scratch::ScratchDir;
 use crate::series::BaseRecord;
+use crate::stack;
 use crate::ui;
 
 /// Keeps the base commit reachable whatever happens to `main`.
@@ -100,8 +103,18 @@ pub fn patchq_ident(date: &str) -> Ident {
 }
 
 impl WorkTree {
-    /// Opens an existing work tree; `Ok(None)` if the path does not exist.
+    /// Opens an existing work tree, first completing a step a killed
+    /// patchq left unfinished; `Ok(None)` if the path does not exist. Only
+    /// under the lock.
     pub fn open(path: &Path) -> Result<Option<WorkTree>> {
+        let Some(mut tree) = WorkTree::open_as_is(path)? else { return Ok(None) };
+        tree.recover()?;
+        Ok(Some(tree))
+    }
+
+    /// Opens a work tree without touching it, an unfinished step included
+    /// (for `status`, which does not take the lock).
+    pub fn open_as_is(path: &Path) -> Result<Option<WorkTree>> {
         if !path.exists() {
             return Ok(None);
         }
@@ -120,10 +133,18 @@ impl WorkTree {
     }
 
     /// Makes a new work tree from an extracted base: `git init` and one
-    /// commit holding every file.
-    pub fn create(path: &Path, base_id: &str, record: BaseRecord, extracted: &Path, date: &str) -> Result<WorkTree> {
-        fs_err::rename(extracted, path)?;
-        let git = git::init(path)?;
+    /// commit holding every file. All of it happens in the extracted
+    /// directory, which moves to `path` only when the tree is complete: a
+    /// failure leaves no half-made tree behind to block the next run.
+    pub fn create(
+        path: &Path,
+        base_id: &str,
+        record: BaseRecord,
+        extracted: ScratchDir,
+        date: &str,
+    ) -> Result<WorkTree> {
+        let building = extracted.path().to_owned();
+        let git = git::init(&building)?;
         // What patchq itself writes into the tree (stage0 and the build under
         // build/, the rendered config.toml) is never a user's edit, whatever
         // commit the tree is on: the base has no .gitignore of its own.
@@ -131,19 +152,132 @@ impl WorkTree {
         let commit = git.commit_all_as_root(&base_message(&record, base_id), &patchq_ident(date))?;
         git.update_ref(BASE_REF, &commit)?;
         let state = State { base: base_id.to_owned(), base_commit: commit, record: Some(record), ..State::default() };
-        let tree = WorkTree { path: path.to_owned(), git, state };
+        let tree = WorkTree { path: building, git, state };
         tree.save_state()?;
-        Ok(tree)
+        extracted.keep_as(path)?;
+        Ok(WorkTree { path: path.to_owned(), git: Git::open(path), state: tree.state })
     }
 
     pub fn save_state(&self) -> Result<()> {
-        let path = state_path(&self.path);
-        fs_err::create_dir_all(path.parent().expect("state file has a parent"))?;
         let text = toml::to_string(&self.state).context("serializing the work-tree state")?;
-        let tmp = path.with_extension("toml.tmp");
-        fs_err::write(&tmp, text)?;
-        fs_err::rename(&tmp, &path)?;
+        write_atomically(&state_path(&self.path), &text)
+    }
+
+    /// Moves the files, `main` and (with `state`) patchq's record to `to`
+    /// as one journaled step: the journal is written before the work tree
+    /// is touched and removed after the state is saved, so that a run
+    /// killed in between is completed by the next one ([`WorkTree::recover`]).
+    /// With `remove_rebase_plan`, the step also ends a rebase.
+    pub fn move_to(&mut self, operation: &str, to: &str, state: Option<State>, remove_rebase_plan: bool) -> Result<()> {
+        let journal = Journal {
+            operation: operation.to_owned(),
+            from: self.git.head()?,
+            to: to.to_owned(),
+            state,
+            remove_rebase_plan,
+        };
+        let path = journal_path(&self.path);
+        let text = toml::to_string(&journal).context("serializing the journal")?;
+        write_atomically(&path, &text)?;
+        if let Err(err) = self.git.reset_keep(to) {
+            // `reset --keep` checks before it writes: nothing moved.
+            fs_err::remove_file(&path)?;
+            return Err(err);
+        }
+        self.complete(journal)
+    }
+
+    /// The end of a journaled step, once the files are at `journal.to`.
+    fn complete(&mut self, journal: Journal) -> Result<()> {
+        if let Some(state) = journal.state {
+            self.git.update_ref(BASE_REF, &state.base_commit)?;
+            self.git.update_ref(QUEUE_REF, state.head())?;
+            self.state = state;
+            self.save_state()?;
+        }
+        let plan = rebase_state_path(&self.path);
+        if journal.remove_rebase_plan && plan.exists() {
+            fs_err::remove_file(plan)?;
+        }
+        fs_err::remove_file(journal_path(&self.path))?;
         Ok(())
+    }
+
+    /// Completes a step that a killed patchq left unfinished (the journal
+    /// is still there): the files may be anywhere between the step's start
+    /// and its end, and git's index lock may be left. Only the paths that
+    /// differ between the two commits are patchq's writes; they go to the
+    /// end state, every other uncommitted edit stays. Says what it did.
+    pub fn recover(&mut self) -> Result<()> {
+        let path = journal_path(&self.path);
+        if !path.is_file() {
+            return Ok(());
+        }
+        let text = fs_err::read_to_string(&path)?;
+        let journal: Journal =
+            toml::from_str(&text).with_context(|| format!("{}: unreadable journal", path.display()))?;
+        let head = self.git.head()?;
+        if head != journal.from && head != journal.to {
+            // Someone moved `main` since: completing the step would drop that.
+            bail!(
+                "an interrupted `{}` was moving {} from {} to {}, but it is at {} now: to complete \
+                 that step, `git -C {} reset --keep {}` and run patchq again; to give it up, \
+                 `rm {}` (`patchq apply` then rebuilds from the recorded state)",
+                journal.operation,
+                self.path.display(),
+                short(&journal.from),
+                short(&journal.to),
+                short(&head),
+                quoted(&self.path),
+                short(&journal.from),
+                quoted(&path)
+            );
+        }
+        let index_lock = self.git.git_dir().join("index.lock");
+        if index_lock.exists() {
+            // Left by the git command the killed patchq was running.
+            fs_err::remove_file(&index_lock)?;
+        }
+        let touched = self.git.changed_paths(&journal.from, &journal.to)?.into_iter().collect();
+        self.reset_hard_keeping_others(&journal.to, &touched)?;
+        ui::note(format!(
+            "completed an interrupted `{}`: {} moved from {} to {}",
+            journal.operation,
+            self.path.display(),
+            short(&journal.from),
+            short(&journal.to)
+        ));
+        self.complete(journal)
+    }
+
+    /// `git reset --hard target` for the paths in `touched`; uncommitted
+    /// edits to other tracked files are written back afterwards. Returns
+    /// the paths whose edits were kept.
+    pub fn reset_hard_keeping_others(&self, target: &str, touched: &BTreeSet<String>) -> Result<Vec<String>> {
+        let mut kept = Vec::new();
+        for path in self.git.changed_since_head()? {
+            if touched.contains(&path) {
+                continue;
+            }
+            let file = self.path.join(&path);
+            let content = if file.symlink_metadata().is_ok() { Some(fs_err::read(&file)?) } else { None };
+            kept.push((path, content));
+        }
+        self.git.reset_hard(target)?;
+        for (path, content) in &kept {
+            let file = self.path.join(path);
+            match content {
+                Some(bytes) => {
+                    if let Some(parent) = file.parent() {
+                        fs_err::create_dir_all(parent)?;
+                    }
+                    fs_err::write(&file, bytes)?;
+                }
+                None if file.exists() => fs_err::remove_file(&file)?,
+                None => {}
+            }
+        }
+        Ok(kept.into_iter().map(|(p, _)| p).collect())
     }
 
     /// Refuses while a rebase is under way or not yet written to patches/:
@@ -178,6 +312,23 @@ impl WorkTree {
     /// `main` that is not where patchq left it, or a rebase not yet saved.
     pub fn ensure_clean(&self) -> Result<()> {
         self.ensure_not_rebasing()?;
+        let index_lock = self.git.git_dir().join("index.lock");
+        if index_lock.exists() {
+            // git leaves it when it is killed (a Ctrl-C during patchq's own
+            // `reset --keep` included); only the user can tell that no git
+            // command of theirs is running.
+            return Err(Exit::new(
+                Code::WorkTreeNotClean,
+                format!(
+                    "{} exists: a git command is running in {}, or one was killed. if none is \
+                     running, remove it (`rm {}`) and run patchq again",
+                    index_lock.display(),
+                    self.path.display(),
+                    quoted(&index_lock)
+                ),
+            )
+            .into());
+        }
         let dirty = self.git.dirty_files()?;
         if !dirty.is_empty() {
             let shown: Vec<_> = dirty.iter().take(10).map(|f| format!("  {f}")).collect();
@@ -190,7 +341,7 @@ impl WorkTree {
                      or set them aside with `git -C {} stash -u`",
                     self.path.display(),
                     shown.join("\n"),
-                    self.path.display()
+                    quoted(&self.path)
                 ),
             )
             .into());
@@ -206,7 +357,7 @@ impl WorkTree {
                     self.path.display(),
                     short(&head),
                     short(self.state.head()),
-                    self.path.display(),
+                    quoted(&self.path),
                     short(self.state.head())
                 ),
             )
@@ -224,11 +375,8 @@ impl WorkTree {
         let target = chain.head().to_owned();
         let kept = chain.patches.iter().zip(&self.state.patches).take_while(|(a, b)| a == b).count();
         let applied = chain.patches.len() - kept;
-        self.git.reset_keep(&target)?;
-        self.git.update_ref(QUEUE_REF, &target)?;
         let files_rewritten = self.git.changed_paths(&old_head, &target)?.len();
-        self.state = chain;
-        self.save_state()?;
+        self.move_to("apply", &target, Some(chain), false)?;
         match failure {
             Some(err) => Err(err),
             None => Ok(SyncReport { kept, applied, files_rewritten }),
@@ -238,12 +386,7 @@ impl WorkTree {
     /// The state the tree should reach: existing commits where the layer is
     /// unchanged, new ones from the first change on. On a patch that does not
     /// apply, the chain stops before it and the error is returned beside it.
-    fn build_chain(
-        &self,
-        overlay: &Overlay,
-        queue: &Queue,
-        date: &str,
-    ) -> Result<(State, Option<anyhow::Error>)> {
+    fn build_chain(&self, overlay: &Overlay, queue: &Queue, date: &str) -> Result<(State, Option<anyhow::Error>)> {
         let old = &self.state;
         let mut chain = State { patches: Vec::new(), ..old.clone() };
         let overlay_unchanged = old.overlay_hash.as_deref() == Some(overlay.hash.as_str());
@@ -254,28 +397,25 @@ impl WorkTree {
         chain.overlay_hash = Some(overlay.hash.clone());
         chain.overlay_commit = Some(overlay_commit.clone());
 
-        let mut parent = overlay_commit;
-        let mut reusing = overlay_unchanged;
-        for (i, patch) in queue.patches.iter().enumerate() {
-            let recorded = old.patches.get(i).filter(|a| a.name == patch.name && a.hash == patch.hash);
-            if let (true, Some(recorded)) = (reusing, recorded) {
-                parent = recorded.commit.clone();
-                chain.patches.push(recorded.clone());
-                continue;
+        // The longest prefix whose patches are the recorded ones stays.
+        let kept = match overlay_unchanged {
+            true => {
+                queue.patches.iter().zip(&old.patches).take_while(|(p, a)| a.name == p.name && a.hash == p.hash).count()
             }
-            reusing = false;
-            match self.commit_patch(&parent, patch)? {
-                Ok(commit) => {
-                    parent = commit.clone();
-                    chain.patches.push(Applied { name: patch.name.clone(), hash: patch.hash.clone(), commit });
-                }
-                Err(failure) => {
-                    let err = does_not_apply(&self.path, queue, i, &failure, chain.head());
-                    return Ok((chain, Some(err)));
-                }
-            }
+            false => 0,
+        };
+        chain.patches.extend(old.patches[..kept].iter().cloned());
+        let built = self.builder().build(chain.head(), stack::items(&queue.patches, kept..queue.patches.len()))?;
+        for (i, commit) in built.commits() {
+            let patch = &queue.patches[i];
+            chain.patches.push(Applied {
+                name: patch.name.clone(),
+                hash: patch.hash.clone(),
+                commit: commit.to_owned(),
+            });
         }
-        Ok((chain, None))
+        let failure = built.failure.map(|(i, failure)| does_not_apply(&self.path, queue, i, &failure, chain.head()));
+        Ok((chain, failure))
     }
 
     /// Commits the overlay on the tree's base (objects only; the files stay put).
@@ -312,21 +452,9 @@ impl WorkTree {
         self.git.commit_tree(&tree, Some(base), &message, &patchq_ident(date), &patchq_ident(date))
     }
 
-    /// Applies one patch file on `parent` and commits it with the patch's
-    /// author, date and message; the committer is the author too, so the
-    /// same patch always yields the same commit id.
-    pub fn commit_patch(&self, parent: &str, patch: &QueuedPatch) -> Result<Result<String, ApplyFailure>> {
-        let tree = match self.git.apply_to_tree(parent, &patch.path)? {
-            Ok(tree) => tree,
-            Err(failure) => return Ok(Err(failure)),
-        };
-        Ok(Ok(self.commit_as_patch(&tree, parent, patch)?))
-    }
-
-    /// Commits `tree` on `parent` with the patch's author, date and message.
-    pub fn commit_as_patch(&self, tree: &str, parent: &str, patch: &QueuedPatch) -> Result<String> {
-        let mail = self.git.mailinfo(&patch.path)?;
-        self.git.commit_tree(tree, Some(parent), &mail.message, &mail.author, &mail.author)
+    /// The fork's way of stacking patches: exact fit, the patch's message.
+    pub fn builder(&self) -> stack::Builder<'_> {
+        stack::Builder { git: &self.git, fit: stack::Fit::Exact, message: stack::Message::Patch }
     }
 }
 
@@ -343,12 +471,7 @@ pub fn base_message(record: &BaseRecord, id: &str) -> String {
 /// and git's own words.
 pub fn describe_failure(queue: &Queue, index: usize, failure: &ApplyFailure) -> String {
     let patch = &queue.patches[index];
-    let mut msg = format!(
-        "patch {}/{} `{}` does not apply",
-        index + 1,
-        queue.patches.len(),
-        patch.name
-    );
+    let mut msg = format!("patch {}/{} `{}` does not apply", index + 1, queue.patches.len(), patch.name);
     match &failure.location {
         Some((file, line)) => {
             let hunk = patch
@@ -383,8 +506,8 @@ fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailu
          to fix the patch: `git -C {} am -3 {}`, resolve, `git am --continue`, then `patchq refresh`",
         tree.display(),
         short(left_at),
-        tree.display(),
-        patch.path.display()
+        quoted(tree),
+        quoted(&patch.path)
     ));
     Exit::new(Code::PatchDoesNotApply, msg).into()
 }
@@ -394,6 +517,44 @@ fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailu
 pub fn beside(tree: &Path, what: &str) -> PathBuf {
     let name = tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
     tree.with_file_name(format!(".{name}.patchq-{what}"))
+}
+
+/// A path as it goes into a suggested shell command.
+pub fn quoted(path: &Path) -> String {
+    crate::process::shell_quote(path.as_os_str())
+}
+
+/// Writes `path` through a temporary file and a rename: a reader (or a run
+/// after a kill) sees the old content or the new, never half of it.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    fs_err::create_dir_all(path.parent().expect("patchq's files have a parent"))?;
+    let tmp = path.with_extension("toml.tmp");
+    fs_err::write(&tmp, text)?;
+    fs_err::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// One step that moves the work tree, written before the tree is touched
+/// (`.git/patchq/journal.toml`) and removed when the step is complete.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Journal {
+    /// The command under way, for the message.
+    operation: String,
+    /// The commit the tree was on before the step.
+    from: String,
+    /// The commit the step moves it to.
+    to: String,
+    /// The state recorded once the tree is at `to`; none leaves it.
+    state: Option<State>,
+    /// The step ends a rebase: its plan goes.
+    #[serde(default)]
+    remove_rebase_plan: bool,
+}
+
+/// Where the journal of an unfinished step is.
+pub fn journal_path(tree: &Path) -> PathBuf {
+    tree.join(".git").join("patchq").join("journal.toml")
 }
 
 pub fn state_path(tree: &Path) -> PathBuf {
@@ -410,14 +571,31 @@ pub fn short(commit: &str) -> &str {
 }
 
 /// Holds the work tree for one patchq run. The lock file sits beside the
-/// tree (`.<name>.patchq-lock`) so that it exists before the tree does.
+/// tree (`.<name>.patchq-lock`) so that it exists before the tree does. It
+/// is keyed by the tree's canonical path (which is where its git directory
+/// is), so that every way of naming the tree (a symlink, `--work-tree
+/// x/../rust`) takes the same lock.
 pub struct Lock {
     _file: File,
 }
 
+/// The tree's path with symlinks and `..` resolved, whether the tree
+/// exists yet or not.
+fn canonical_tree(tree: &Path) -> Result<PathBuf> {
+    if tree.exists() {
+        return Ok(fs_err::canonicalize(tree)?);
+    }
+    let (Some(parent), Some(name)) = (tree.parent(), tree.file_name()) else {
+        bail!("{} does not name a directory for the work tree", tree.display());
+    };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    fs_err::create_dir_all(parent)?;
+    Ok(fs_err::canonicalize(parent)?.join(name))
+}
+
 impl Lock {
     pub fn acquire(tree: &Path, wait: bool) -> Result<Lock> {
-        let path = beside(tree, "lock");
+        let path = beside(&canonical_tree(tree)?, "lock");
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs_err::create_dir_all(parent)?;
         }

@@ -46,10 +46,25 @@ fn make_tarball(dir: &Path, out: &Path) {
     assert!(status.success());
 }
 
+/// Clears the environment but PATH (and TMPDIR): no `GIT_*`, `CARGO_*`,
+/// `PATCHQ_*` or locale of whoever runs the tests reaches what they start.
+fn hermetic(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear().env("LC_ALL", "C");
+    for key in ["PATH", "TMPDIR"] {
+        if let Some(value) = std::env::var_os(key) {
+            cmd.env(key, value);
+        }
+    }
+    cmd
+}
+
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
+    let mut cmd = Command::new("git");
+    hermetic(&mut cmd);
+    let out = cmd
         .args(args)
         .current_dir(dir)
+        .env("HOME", "/nonexistent")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_AUTHOR_NAME", "A U Thor")
@@ -111,10 +126,8 @@ impl Fork {
              open('x.py.log', 'a').write(' '.join(sys.argv[1:]) + '\\n')\n\
              if os.path.exists('BROKEN'):\n    print('error: fake build failure'); sys.exit(1)\n",
         );
-        let stage0: String = STAGE0_FILES
-            .iter()
-            .map(|f| format!("dist/2025-01-09/{f}={}\n", sha256_hex(FAKE_STAGE0)))
-            .collect();
+        let stage0: String =
+            STAGE0_FILES.iter().map(|f| format!("dist/2025-01-09/{f}={}\n", sha256_hex(FAKE_STAGE0))).collect();
         write(&src.join("src/stage0"), &format!("compiler_date=2025-01-09\ncompiler_version=1.84.0\n{stage0}"));
         // What upstream's tarballs say about themselves.
         write(&src.join("version"), "1.85.0 (4d91de4e4 2025-02-17)\n");
@@ -148,16 +161,24 @@ impl Fork {
         self.root.join("rust")
     }
 
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchq"));
+        cmd.args(args).current_dir(&self.root);
+        hermetic(&mut cmd).env("HOME", &self.home).env("PATCHQ_CACHE_DIR", self.home.join("cache"));
+        cmd
+    }
+
     fn patchq(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_patchq"))
-            .args(args)
-            .current_dir(&self.root)
-            .env("HOME", &self.home)
-            .env("PATCHQ_CACHE_DIR", self.home.join("cache"))
-            .env_remove("PATCHQ_WORK_TREE")
-            .env_remove("XDG_CACHE_HOME")
-            .output()
-            .unwrap()
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs patchq with stdout and stderr pipes whose reader has gone
+    /// (`patchq … 2>&1 | head -0`).
+    fn with_closed_output(&self, args: &[&str]) -> std::process::ExitStatus {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = self.command(args).stdout(writer.try_clone().unwrap()).stderr(writer).spawn().unwrap();
+        child.wait().unwrap()
     }
 
     /// Runs patchq and asserts success; returns stdout + stderr.
@@ -255,7 +276,10 @@ fn refresh_writes_patch_files_and_a_fresh_tree_reproduces_the_commits() {
         codegen-patch-a.patch
         codegen-patch-b.patch
     "#]]
-    .assert_eq(&series.replace(&series.lines().find(|l| l.contains("sha256")).map(|l| format!("{l}\n")).unwrap_or_default(), ""));
+    .assert_eq(
+        &series
+            .replace(&series.lines().find(|l| l.contains("sha256")).map(|l| format!("{l}\n")).unwrap_or_default(), ""),
+    );
     let patch = std::fs::read_to_string(fork.patch_path("codegen-patch-a.patch")).unwrap();
     assert!(patch.starts_with("From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"), "{patch}");
     assert!(patch.contains("Subject: [PATCH] codegen: patch a\n") && patch.contains(TRAILERS), "{patch}");
@@ -276,7 +300,8 @@ fn refresh_check_fails_after_an_amend_and_names_the_patch() {
     let fork = Fork::new();
     fork.with_two_patches();
     let tree = fork.tree();
-    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 changed\n")).unwrap();
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 changed\n"))
+        .unwrap();
     git(&tree, &["commit", "-q", "-a", "--amend", "--no-edit"]);
     let err = fork.fails(&["refresh", "--check"], 1);
     assert!(err.contains("patches/ is out of date") && err.contains("codegen-patch-b.patch"), "{err}");
@@ -374,7 +399,12 @@ fn check_reports_bad_trailers_overlay_files_and_base_dependence() {
     fork.apply();
     fork.commit_patch("compiler/a.rs", "a line 10\n", "a line 10 patched\n", "codegen: patch a");
     // A patch that edits what the overlay owns (and so only applies on top of it).
-    fork.commit_patch("Cargo.toml", "members = [\"compiler\"]", "members = [\"compiler\", \"x\"]", "codegen: touch cargo");
+    fork.commit_patch(
+        "Cargo.toml",
+        "members = [\"compiler\"]",
+        "members = [\"compiler\", \"x\"]",
+        "codegen: touch cargo",
+    );
     fork.ok(&["refresh"]);
     let path = fork.patch_path("codegen-patch-a.patch");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -383,7 +413,10 @@ fn check_reports_bad_trailers_overlay_files_and_base_dependence() {
     let err = fork.fails(&["check"], 1);
     assert!(err.contains("codegen-patch-a.patch: missing trailer `Status:`"), "{err}");
     assert!(err.contains("codegen-touch-cargo.patch: touches `Cargo.toml`, which the overlay owns"), "{err}");
-    assert!(err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"), "{err}");
+    assert!(
+        err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"),
+        "{err}"
+    );
 
     // A file the overlay shares with the patches may be edited, but the
     // patch must still apply to the pristine base.
@@ -391,7 +424,10 @@ fn check_reports_bad_trailers_overlay_files_and_base_dependence() {
     write(&fork.root.join("patchq.toml"), &config.replace("[overlay]\n", "[overlay]\nshared = [\"Cargo.toml\"]\n"));
     let err = fork.fails(&["check"], 1);
     assert!(!err.contains("which the overlay owns"), "{err}");
-    assert!(err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"), "{err}");
+    assert!(
+        err.contains("`codegen-touch-cargo.patch` does not apply") && err.contains("on the pristine base"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -418,10 +454,16 @@ fn check_and_export_want_a_pr_of_several_patches_named_on_its_first() {
     // The title on the second patch: check says where it belongs.
     let second = fork.patch_path("gpu-patch-c.patch");
     let text = std::fs::read_to_string(&second).unwrap();
-    std::fs::write(&second, text.replace("Status: not-forwarded", "Pr-title: gpu: patches b and c\nStatus: not-forwarded")).unwrap();
+    std::fs::write(
+        &second,
+        text.replace("Status: not-forwarded", "Pr-title: gpu: patches b and c\nStatus: not-forwarded"),
+    )
+    .unwrap();
     let err = fork.fails(&["check"], 1);
     assert!(
-        err.contains("gpu-patch-c.patch: `Pr-title:` belongs on the first patch of rust-lang/rust#200, gpu-patch-b.patch"),
+        err.contains(
+            "gpu-patch-c.patch: `Pr-title:` belongs on the first patch of rust-lang/rust#200, gpu-patch-b.patch"
+        ),
         "{err}"
     );
     std::fs::write(&second, text).unwrap();
@@ -430,7 +472,8 @@ fn check_and_export_want_a_pr_of_several_patches_named_on_its_first() {
     std::fs::write(&first, titled.replace("Pr-title: gpu: patches b and c\n", "Pr-title:\n")).unwrap();
     let err = fork.fails(&["check"], 1);
     assert!(err.contains("gpu-patch-b.patch: `Pr-title:` is empty"), "{err}");
-    std::fs::write(&first, titled.replace("Pr-title: gpu: patches b and c\n", "Pr-title: gpu: patches b\n and c\n")).unwrap();
+    std::fs::write(&first, titled.replace("Pr-title: gpu: patches b and c\n", "Pr-title: gpu: patches b\n and c\n"))
+        .unwrap();
     let err = fork.fails(&["check"], 1);
     assert!(err.contains("gpu-patch-b.patch: trailer `Pr-title:` goes on over a second line (`and c`)"), "{err}");
 
@@ -438,7 +481,8 @@ fn check_and_export_want_a_pr_of_several_patches_named_on_its_first() {
     std::fs::write(&first, &titled).unwrap();
     let single = fork.patch_path("codegen-patch-a.patch");
     let text = std::fs::read_to_string(&single).unwrap();
-    std::fs::write(&single, text.replace("Status: open", "Pr-title: codegen: the PR of patch a\nStatus: open")).unwrap();
+    std::fs::write(&single, text.replace("Status: open", "Pr-title: codegen: the PR of patch a\nStatus: open"))
+        .unwrap();
     let out = fork.ok(&["check"]);
     assert!(out.contains("check: 4 patches ok"), "{out}");
     fork.ok(&["export", "codegen-patch-a"]);
@@ -569,7 +613,10 @@ fn check_on_a_fresh_fork_leaves_a_tree_that_build_files_do_not_dirty() {
     std::fs::copy(&fork.tarball, &cached).unwrap();
     let pinned = std::fs::read_to_string(fork.root.join("patchq.toml")).unwrap();
     let fake_sha = sha256_hex(&std::fs::read(&fork.tarball).unwrap());
-    write(&fork.root.join("patchq.toml"), &pinned.replace("8cfaf52ab168a12c3082b5956bcc16c8969d8791b2fe54ed5192672b25518af2", &fake_sha));
+    write(
+        &fork.root.join("patchq.toml"),
+        &pinned.replace("8cfaf52ab168a12c3082b5956bcc16c8969d8791b2fe54ed5192672b25518af2", &fake_sha),
+    );
     fork.ok(&["check"]);
     let subject = git(&fork.tree(), &["log", "-1", "--format=%s"]);
     assert_eq!(subject, "codegen: patch b\n", "the tree check made is at the queue's head");
@@ -634,7 +681,10 @@ fn export_makes_a_branch_per_pr_on_the_pristine_base_with_a_description() {
     .assert_eq(&log);
     let message = git(&tree, &["log", "-1", "--format=%B", "pr/gpu-patch-b~1"]);
     assert_eq!(message, "gpu: patch b\n\nWhy b, which needs a.\n\n");
-    assert_eq!(git(&tree, &["log", "-1", "--format=%an %ad", "--date=iso", "pr/gpu-patch-b"]), "A U Thor 2025-03-01 12:00:00 +0100\n");
+    assert_eq!(
+        git(&tree, &["log", "-1", "--format=%an %ad", "--date=iso", "pr/gpu-patch-b"]),
+        "A U Thor 2025-03-01 12:00:00 +0100\n"
+    );
     let base = git(&tree, &["rev-parse", "refs/patchq/base"]);
     assert_eq!(git(&tree, &["rev-parse", "pr/gpu-patch-b~3"]), base);
     assert_eq!(
@@ -679,7 +729,10 @@ fn export_makes_a_branch_per_pr_on_the_pristine_base_with_a_description() {
         r? @reviewer
     "#]]
     .assert_eq(&fork.read("export/codegen-patch-a.md"));
-    assert_eq!(git(&tree, &["log", "--format=%s", "pr/codegen-patch-a"]), "codegen: patch a\nbase: Rust 1.85.0 (4d91de4e4)\n");
+    assert_eq!(
+        git(&tree, &["log", "--format=%s", "pr/codegen-patch-a"]),
+        "codegen: patch a\nbase: Rust 1.85.0 (4d91de4e4)\n"
+    );
 
     // Exporting again makes the very same commits; a branch that moved
     // (review fixes on it) is not replaced without --force.
@@ -754,7 +807,8 @@ fn diff_shows_what_changed_in_each_patch_since_a_tag() {
 
     // v2: patch b changes its hunk, a new patch comes, patch a stays.
     let tree = fork.tree();
-    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 patched better\n")).unwrap();
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 patched better\n"))
+        .unwrap();
     git(&tree, &["commit", "-q", "-a", "--amend", "--no-edit"]);
     fork.commit_patch("compiler/a.rs", "a line 25\n", "a line 25 new\n", "codegen: patch c");
     fork.ok(&["refresh"]);
@@ -804,7 +858,10 @@ fn rebase_drops_a_patch_the_new_base_already_has_only_when_told() {
     assert!(out.contains("rebased 1 patch(es) onto Rust 1.86.0"), "{out}");
     assert!(out.contains("dropped as already upstream: codegen-patch-a.patch"), "{out}");
     assert!(out.contains("patchq refresh"), "{out}");
-    assert_eq!(git(&fork.tree(), &["log", "--format=%s"]), "codegen: patch b\noverlay: build fix-ups for the offline base\nbase: Rust 1.86.0 (abcdef012)\n");
+    assert_eq!(
+        git(&fork.tree(), &["log", "--format=%s"]),
+        "codegen: patch b\noverlay: build fix-ups for the offline base\nbase: Rust 1.86.0 (abcdef012)\n"
+    );
     assert_eq!(git(&fork.tree(), &["status", "--porcelain"]), "");
 
     // The old patch files would undo the rebase: apply waits for refresh.
@@ -812,7 +869,12 @@ fn rebase_drops_a_patch_the_new_base_already_has_only_when_told() {
     assert!(err.contains("was rebased") && err.contains("run `patchq refresh` first"), "{err}");
     fork.ok(&["refresh"]);
     let series = fork.read("patches/series");
-    assert!(series.contains("# base-version: 1.86.0\n# base-commit: abcdef0123456789abcdef0123456789abcdef01\n# base-source: tarball\n"), "{series}");
+    assert!(
+        series.contains(
+            "# base-version: 1.86.0\n# base-commit: abcdef0123456789abcdef0123456789abcdef01\n# base-source: tarball\n"
+        ),
+        "{series}"
+    );
     assert!(series.ends_with("\ncodegen-patch-b.patch\n"), "{series}");
     assert!(!fork.patch_path("codegen-patch-a.patch").exists());
     fork.ok(&["refresh", "--check"]);
@@ -860,14 +922,585 @@ fn rebase_conflict_stops_abort_restores_and_continue_completes() {
     fork.fails(&["rebase", "--onto", &v2], 3);
     let err = fork.fails(&["rebase", "--continue"], 1);
     assert!(err.contains("still conflicted") && err.contains("compiler/b.rs"), "{err}");
-    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n")).unwrap();
+    std::fs::write(
+        tree.join("compiler/b.rs"),
+        numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n"),
+    )
+    .unwrap();
     git(&tree, &["add", "compiler/b.rs"]);
     let out = fork.ok(&["rebase", "--continue"]);
-    assert!(out.contains("rebased 2 patch(es) onto Rust 1.86.0") && out.contains("resolved by hand: codegen-patch-b.patch"), "{out}");
+    assert!(
+        out.contains("rebased 2 patch(es) onto Rust 1.86.0") && out.contains("resolved by hand: codegen-patch-b.patch"),
+        "{out}"
+    );
     fork.ok(&["refresh"]);
     let patch = fork.read("patches/codegen-patch-b.patch");
     assert!(patch.contains("-b line 20 upstream\n+b line 20 upstream, patched\n"), "{patch}");
     assert!(fork.read("patches/series").contains("# base-version: 1.86.0\n"));
     fork.ok(&["refresh", "--check"]);
     fork.ok(&["check"]);
+}
+
+/// Two patches, and a 1.86.0 base that changed the line patch b changes
+/// (and moved a.rs down): `rebase --onto` it stops on patch b (exit 3).
+fn fork_stopped_on_a_conflict() -> (Fork, String) {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &format!("// new\n{}", numbered("a", 30)));
+        write(&top.join("compiler/b.rs"), &numbered("b", 30).replace("b line 20\n", "b line 20 upstream\n"));
+    });
+    let v2 = v2.to_string_lossy().into_owned();
+    fork.fails(&["rebase", "--onto", &v2], 3);
+    (fork, v2)
+}
+
+#[test]
+fn rebase_continue_after_a_reset_at_the_stop_puts_the_conflict_back_instead_of_dropping() {
+    let (fork, _) = fork_stopped_on_a_conflict();
+    let tree = fork.tree();
+    git(&tree, &["reset", "-q", "--hard"]);
+    let err = fork.fails(&["rebase", "--continue"], 3);
+    assert!(err.contains("codegen-patch-b.patch: the work tree holds none of its change"), "{err}");
+    assert!(err.contains("conflicted files") && err.contains("  compiler/b.rs"), "{err}");
+    assert!(!err.contains("dropped"), "{err}");
+    assert!(fork.read("rust/compiler/b.rs").contains("<<<<<<<"), "the conflict is back");
+
+    std::fs::write(
+        tree.join("compiler/b.rs"),
+        numbered("b", 30).replace("b line 20\n", "b line 20 upstream, patched\n"),
+    )
+    .unwrap();
+    git(&tree, &["add", "compiler/b.rs"]);
+    let out = fork.ok(&["rebase", "--continue"]);
+    assert!(out.contains("resolved by hand: codegen-patch-b.patch") && !out.contains("dropped"), "{out}");
+    fork.ok(&["refresh"]);
+    assert!(fork.patch_path("codegen-patch-b.patch").exists());
+}
+
+#[test]
+fn rebase_continue_drops_a_patch_resolved_to_nothing_only_with_drop_merged() {
+    let (fork, _) = fork_stopped_on_a_conflict();
+    git(&fork.tree(), &["reset", "-q", "--hard"]);
+    fork.fails(&["rebase", "--continue"], 3);
+    git(&fork.tree(), &["reset", "-q", "--hard"]);
+    let out = fork.ok(&["rebase", "--continue", "--drop-merged"]);
+    assert!(out.contains("resolved to no change, dropped: codegen-patch-b.patch"), "{out}");
+    assert!(!out.contains("already upstream"), "{out}");
+}
+
+#[test]
+fn rebase_continue_refuses_conflict_markers_even_when_staged() {
+    let (fork, _) = fork_stopped_on_a_conflict();
+    let head = fork.head();
+    git(&fork.tree(), &["add", "compiler/b.rs"]);
+    let err = fork.fails(&["rebase", "--continue"], 3);
+    assert!(err.contains("conflict markers are still in (staged) files:\n  compiler/b.rs"), "{err}");
+    assert_eq!(fork.head(), head, "nothing committed");
+    assert!(fork.tree().join(".git/patchq/rebase.toml").exists());
+}
+
+#[test]
+fn refresh_refuses_to_delete_a_patch_that_apply_could_not_apply() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let path = fork.patch_path("codegen-patch-b.patch");
+    let text = std::fs::read_to_string(&path).unwrap().replace(" b line 19\n", " b line nineteen\n");
+    std::fs::write(&path, &text).unwrap();
+    fork.fails(&["apply"], 3);
+    let series = fork.read("patches/series");
+    let err = fork.fails(&["refresh"], 7);
+    assert!(err.contains("  codegen-patch-b.patch: not applied to the work tree yet"), "{err}");
+    assert!(err.contains("apply first") && err.contains("patchq refresh --force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "the patch file stays");
+    assert_eq!(fork.read("patches/series"), series);
+}
+
+#[test]
+fn refresh_refuses_to_delete_patches_a_pull_brought_until_they_are_applied() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    // The tree has only patch a; then a `git pull` brings patch b.
+    let patches = fork.root.join("patches");
+    let pulled = fork.root.parent().unwrap().join("pulled");
+    assert!(Command::new("cp").arg("-r").arg(&patches).arg(&pulled).status().unwrap().success());
+    std::fs::remove_dir_all(fork.tree()).unwrap();
+    std::fs::remove_file(fork.patch_path("codegen-patch-b.patch")).unwrap();
+    let series = fork.read("patches/series").replace("codegen-patch-b.patch\n", "");
+    write(&patches.join("series"), &series);
+    fork.apply();
+    std::fs::remove_dir_all(&patches).unwrap();
+    std::fs::rename(&pulled, &patches).unwrap();
+
+    let err = fork.fails(&["refresh"], 7);
+    assert!(err.contains("codegen-patch-b.patch: not applied to the work tree yet"), "{err}");
+    assert!(fork.patch_path("codegen-patch-b.patch").exists());
+    fork.ok(&["apply"]);
+    let out = fork.ok(&["refresh"]);
+    assert!(out.contains("already up to date"), "{out}");
+}
+
+#[test]
+fn refresh_refuses_to_overwrite_a_patch_file_edited_by_hand_without_force() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let path = fork.patch_path("codegen-patch-b.patch");
+    let edited = std::fs::read_to_string(&path).unwrap().replace("+b line 20 patched", "+b line 20 edited by hand");
+    std::fs::write(&path, &edited).unwrap();
+    let err = fork.fails(&["refresh"], 7);
+    assert!(err.contains("  codegen-patch-b.patch: edited since patchq last wrote or applied it"), "{err}");
+    assert!(!err.contains("codegen-patch-a.patch"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+
+    let out = fork.ok(&["refresh", "--force"]);
+    assert!(out.contains("rewrote codegen-patch-b.patch"), "{out}");
+    assert!(fork.read("patches/codegen-patch-b.patch").contains("+b line 20 patched\n"));
+}
+
+#[test]
+fn rebase_abort_keeps_edits_to_files_the_rebase_did_not_touch() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let head = fork.head();
+    let (a, b) = (fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs"));
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &format!("// new\n{}", numbered("a", 30)));
+        write(&top.join("compiler/b.rs"), &numbered("b", 30).replace("b line 20\n", "b line 20 upstream\n"));
+    });
+    fork.fails(&["rebase", "--onto", &v2.to_string_lossy()], 3);
+    // While stopped, the user edits a file neither base nor patch touches,
+    // and half-resolves the conflict.
+    let x_py = fork.tree().join("x.py");
+    let edited = format!("{}# my edit\n", fork.read("rust/x.py"));
+    std::fs::write(&x_py, &edited).unwrap();
+    std::fs::write(fork.tree().join("compiler/b.rs"), "half resolved\n").unwrap();
+
+    let out = fork.ok(&["rebase", "--abort"]);
+    assert!(out.contains("kept your uncommitted edits to files the rebase did not touch: x.py"), "{out}");
+    assert_eq!(fork.head(), head);
+    assert_eq!(std::fs::read_to_string(&x_py).unwrap(), edited);
+    assert_eq!((fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs")), (a, b));
+    assert_eq!(git(&fork.tree(), &["status", "--porcelain"]), " M x.py\n");
+}
+
+#[test]
+fn a_closed_output_pipe_neither_panics_nor_interrupts_a_rebase() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    assert_eq!(fork.with_closed_output(&["status"]).code(), Some(0), "status | head must not panic");
+
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &numbered("a", 30).replace("a line 10\n", "a line 10 patched\n"));
+    });
+    let status = fork.with_closed_output(&["rebase", "--onto", &v2.to_string_lossy(), "--drop-merged"]);
+    assert_eq!(status.code(), Some(0));
+    assert!(!fork.tree().join(".git/patchq/rebase.toml").exists());
+    assert_eq!(git(&fork.tree(), &["log", "-1", "--format=%s", "HEAD~2"]), "base: Rust 1.86.0 (abcdef012)\n");
+}
+
+/// Runs the `./patchq` wrapper with fake `cargo` and `rustc` (the latter
+/// printing `rustc_version`) first on PATH, and `CARGO_TARGET_DIR` at a
+/// directory whose `release/patchq` prints its environment.
+fn run_wrapper(rustc_version: &str) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    let exe = |path: &Path, text: &str| {
+        write(path, text);
+        assert!(Command::new("chmod").arg("+x").arg(path).status().unwrap().success());
+    };
+    exe(&bin.join("rustc"), &format!("#!/bin/sh\necho 'rustc {rustc_version} (0000000 2025-01-01)'\n"));
+    exe(&bin.join("cargo"), "#!/bin/sh\necho \"cargo $*\" >&2\n");
+    let target = tmp.path().join("target");
+    exe(&target.join("release/patchq"), "#!/bin/sh\necho \"built patchq $*\"\nenv\n");
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../patchq");
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    Command::new("sh")
+        .arg(wrapper)
+        .args(["status", "--no-wait"])
+        .env_clear()
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("MY_VAR", "mine")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_wrapper_builds_then_runs_the_binary_with_the_callers_environment() {
+    let out = run_wrapper("1.89.0");
+    let text = both(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("cargo build --release --quiet --manifest-path"), "{text}");
+    assert!(text.contains("built patchq status --no-wait"), "{text}");
+    assert!(text.contains("MY_VAR=mine"), "{text}");
+    assert!(!text.contains("RUSTUP_TOOLCHAIN") && !text.contains("LD_LIBRARY_PATH"), "{text}");
+}
+
+#[test]
+fn the_wrapper_names_the_minimum_rust_version() {
+    let out = run_wrapper("1.85.1");
+    let text = both(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("needs Rust 1.89 or newer") && text.contains("rustc 1.85.1"), "{text}");
+    assert!(!text.contains("cargo build"), "{text}");
+}
+
+#[test]
+fn a_base_other_than_the_series_records_is_refused_without_allow_other_base() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    std::fs::remove_dir_all(fork.tree()).unwrap();
+    let newer = fork.base_variant("1.86.0", |_| {}).to_string_lossy().into_owned();
+    let err = fork.fails(&["apply", "--base-tarball", &newer], 1);
+    assert!(err.contains("the base given is Rust 1.86.0, but patches/series records 1.85.0"), "{err}");
+    assert!(err.contains("--allow-other-base"), "{err}");
+    assert!(!fork.tree().exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&fork.root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!leftovers.iter().any(|n| n.to_string_lossy().contains(".tree")), "{leftovers:?}");
+
+    // Same version, other bytes.
+    let other = fork.root.parent().unwrap().join("other").join("rustc-1.85.0-src");
+    std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+    assert!(Command::new("cp").arg("-r").arg(&fork.src).arg(&other).status().unwrap().success());
+    write(&other.join("extra.txt"), "not the recorded tarball\n");
+    let other_tarball = other.parent().unwrap().join("rustc-1.85.0-src.tar.xz");
+    make_tarball(&other, &other_tarball);
+    let err = fork.fails(&["apply", "--base-tarball", &other_tarball.to_string_lossy()], 1);
+    assert!(err.contains("but patches/series records") && err.contains("for Rust 1.85.0"), "{err}");
+
+    let out = fork.ok(&["apply", "--base-tarball", &newer, "--allow-other-base"]);
+    assert!(out.contains("2 applied"), "{out}");
+}
+
+#[test]
+fn a_two_file_patch_cut_between_its_files_is_refused() {
+    let fork = Fork::new();
+    fork.apply();
+    let tree = fork.tree();
+    for (file, from) in [("compiler/a.rs", "a line 10\n"), ("compiler/b.rs", "b line 20\n")] {
+        let text = std::fs::read_to_string(tree.join(file)).unwrap();
+        std::fs::write(tree.join(file), text.replace(from, "changed\n")).unwrap();
+    }
+    git(&tree, &["commit", "-q", "-a", "-m", &format!("codegen: two files\n\nWhy.\n\n{TRAILERS}")]);
+    fork.ok(&["refresh"]);
+    let path = fork.patch_path("codegen-two-files.patch");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.find("diff --git a/compiler/b.rs").unwrap()]).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("the diffstat says 2 file(s) changed, but the patch has 1 `diff --git` section(s)"), "{err}");
+    assert!(err.contains("codegen-two-files.patch"), "{err}");
+    std::fs::remove_dir_all(&tree).unwrap();
+    let err = fork.fails(&["apply", "--base-tarball", &fork.tarball.to_string_lossy()], 1);
+    assert!(err.contains("the diffstat says 2 file(s) changed"), "{err}");
+}
+
+#[test]
+fn conflict_markers_do_not_pass_refresh_or_check() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let path = fork.patch_path("codegen-patch-b.patch");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("+b line 20 patched\n", "+<<<<<<< ours\n")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("codegen-patch-b.patch: adds conflict markers in compiler/b.rs"), "{err}");
+
+    std::fs::write(&path, text).unwrap();
+    let tree = fork.tree();
+    std::fs::write(tree.join("compiler/a.rs"), "<<<<<<< HEAD\nmine\n=======\ntheirs\n>>>>>>> other\n").unwrap();
+    git(&tree, &["add", "compiler/a.rs"]);
+    git(&tree, &["commit", "-q", "-m", &format!("codegen: oops\n\nWhy.\n\n{TRAILERS}")]);
+    let err = fork.fails(&["refresh"], 1);
+    assert!(err.contains("`codegen: oops` adds conflict markers:\n  compiler/a.rs"), "{err}");
+    assert!(!fork.patch_path("codegen-oops.patch").exists());
+}
+
+#[test]
+fn export_force_does_not_move_a_branch_checked_out_in_a_linked_worktree() {
+    let fork = fork_with_prs();
+    let upstream = fork.root.parent().unwrap().join("upstream-clone");
+    git(fork.root.parent().unwrap(), &["clone", "-q", &fork.tree().to_string_lossy(), "upstream-clone"]);
+    let upstream_s = upstream.to_string_lossy().into_owned();
+    let base = git(&fork.tree(), &["rev-parse", "refs/patchq/base"]).trim().to_owned();
+    fork.ok(&["export", "codegen", "--into", &upstream_s, "--onto", &base]);
+    git(&upstream, &["update-ref", "refs/heads/pr/codegen-patch-a", &base]);
+    git(&upstream, &["worktree", "add", "-q", "../linked", "pr/codegen-patch-a"]);
+    let err = fork.fails(&["export", "codegen", "--into", &upstream_s, "--onto", &base, "--force"], 1);
+    assert!(err.contains("pr/codegen-patch-a is checked out (in a work tree of the repository)"), "{err}");
+    assert_eq!(git(&upstream, &["rev-parse", "pr/codegen-patch-a"]).trim(), base);
+}
+
+#[test]
+fn messages_name_the_real_problem() {
+    let fork = fork_with_prs();
+    let tree = fork.tree();
+
+    // `--into` a directory that is no repository.
+    let plain = fork.root.parent().unwrap().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let base = git(&tree, &["rev-parse", "refs/patchq/base"]).trim().to_owned();
+    let err = fork.fails(&["export", "codegen", "--into", &plain.to_string_lossy(), "--onto", &base], 1);
+    assert!(err.contains("not a git repository") && !err.contains("no such commit"), "{err}");
+
+    // `status` in the middle of a rebase.
+    let v2 = fork.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/b.rs"), &numbered("b", 30).replace("b line 5\n", "b line 5 upstream\n"));
+    });
+    fork.fails(&["rebase", "--onto", &v2.to_string_lossy()], 3);
+    let out = fork.ok(&["status"]);
+    assert!(out.contains("a `patchq rebase` is in progress") && out.contains("patchq rebase --abort"), "{out}");
+    assert!(!out.contains("has commits not in patches/"), "{out}");
+    fork.ok(&["rebase", "--abort"]);
+
+    // A patch that names itself in Depends-on.
+    let path = fork.patch_path("codegen-patch-a.patch");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("Status: open\n", "Status: open\nDepends-on: codegen-patch-a.patch\n")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("codegen-patch-a.patch: depends on itself"), "{err}");
+    assert!(!err.contains("comes later"), "{err}");
+
+    // CRLF line endings.
+    std::fs::write(&path, text.replace('\n', "\r\n")).unwrap();
+    let err = fork.fails(&["check"], 1);
+    assert!(err.contains("CRLF") && !err.contains("no mail header"), "{err}");
+    std::fs::write(&path, &text).unwrap();
+
+    // Suggested commands quote paths a shell would split.
+    let spaced = fork.root.join("my rust");
+    let tarball = fork.tarball.to_string_lossy().into_owned();
+    fork.ok(&["--work-tree", "my rust", "apply", "--base-tarball", &tarball]);
+    std::fs::write(spaced.join("compiler/a.rs"), "edit\n").unwrap();
+    let err = fork.fails(&["--work-tree", "my rust", "apply"], 4);
+    assert!(err.contains(&format!("git -C '{}' stash -u", spaced.display())), "{err}");
+}
+
+/// The names in the fork's directory but the lock, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".rust.patchq-lock")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_bad_config_is_refused_at_load_and_leaves_no_half_made_tree() {
+    let fork = Fork::new();
+    let before = entries(&fork.root);
+    let config = fork.read("patchq.toml");
+    write(&fork.root.join("patchq.toml"), &config.replace("2025-02-17T00:00:00+00:00", "the 17th of February"));
+    let err = fork.fails(&["apply", "--base-tarball", &fork.tarball.to_string_lossy()], 1);
+    assert!(err.contains("[base] date = \"the 17th of February\" is not a date"), "{err}");
+    let err = fork.fails(&["status"], 1);
+    assert!(err.contains("[base] date"), "{err}");
+    assert_eq!(entries(&fork.root), before);
+
+    write(
+        &fork.root.join("patchq.toml"),
+        &config.replace("remove = [\".cargo/config.toml\"]", "remove = [\"../outside\"]"),
+    );
+    let err = fork.fails(&["status"], 1);
+    assert!(err.contains("[overlay] remove: `../outside` is not a path inside the rust tree"), "{err}");
+}
+
+#[test]
+fn a_failed_base_import_leaves_no_directory_behind() {
+    let fork = Fork::new();
+    let before = entries(&fork.root);
+    // A tarball that is no rust source tree: no `version` file.
+    let bare = fork.root.parent().unwrap().join("bare").join("rustc-9.9.9-src");
+    write(&bare.join("README"), "hello\n");
+    let tarball = bare.parent().unwrap().join("rustc-9.9.9-src.tar.xz");
+    make_tarball(&bare, &tarball);
+    let err = fork.fails(&["apply", "--base-tarball", &tarball.to_string_lossy()], 1);
+    assert!(err.contains("is this a rust source tree?"), "{err}");
+    assert_eq!(entries(&fork.root), before);
+    // And the next run is not blocked.
+    fork.apply();
+}
+
+#[test]
+fn the_lock_is_the_same_for_every_name_of_the_tree() {
+    let fork = Fork::new();
+    fork.apply();
+    std::os::unix::fs::symlink(fork.tree(), fork.root.join("alias")).unwrap();
+    let lock = std::fs::OpenOptions::new().write(true).open(fork.root.join(".rust.patchq-lock")).unwrap();
+    lock.lock().unwrap();
+    let err = fork.fails(&["--no-wait", "--work-tree", "alias", "apply"], 5);
+    assert!(err.contains(".rust.patchq-lock"), "{err}");
+    let err = fork.fails(&["--no-wait", "--work-tree", "./x/../rust/", "apply"], 5);
+    assert!(err.contains(".rust.patchq-lock"), "{err}");
+    lock.unlock().unwrap();
+}
+
+#[test]
+fn stale_git_locks_left_by_a_killed_patchq_are_recovered_or_named() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    let git_dir = fork.tree().join(".git");
+    // A patchq killed while building commits in its private index.
+    write(&git_dir.join("patchq/index.scratch.lock"), "");
+    write(&git_dir.join("patchq/index.scratch"), "garbage");
+    let path = fork.patch_path("codegen-patch-b.patch");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("+b line 20 patched", "+b line 20 patched again")).unwrap();
+    let out = fork.apply();
+    assert!(out.contains("1 kept, 1 applied"), "{out}");
+    assert!(!git_dir.join("patchq/index.scratch.lock").exists() && !git_dir.join("patchq/index.scratch").exists());
+
+    // Killed during a `reset --keep`: git's own index lock stays.
+    write(&git_dir.join("index.lock"), "");
+    std::fs::write(&path, &text).unwrap();
+    let err = fork.fails(&["apply"], 4);
+    assert!(
+        err.contains("index.lock exists") && err.contains(&format!("`rm {}/index.lock`", git_dir.display())),
+        "{err}"
+    );
+    std::fs::remove_file(git_dir.join("index.lock")).unwrap();
+    fork.apply();
+}
+
+/// Fault injection: a `git` first on PATH that counts its calls and, at
+/// call `FAULT_AT`, kills patchq: `before` sends SIGINT or SIGTERM before
+/// git runs (a Ctrl-C), `after` runs git to the end and then sends SIGKILL
+/// (killed between two steps).
+const FAULT_GIT: &str = r#"#!/bin/sh
+n=$(( $(cat "$FAULT_COUNTER" 2>/dev/null || echo 0) + 1 ))
+echo "$n" > "$FAULT_COUNTER"
+if [ "$n" -eq "$FAULT_AT" ]; then
+    case "$FAULT_MODE" in
+        before-*) kill -"${FAULT_MODE#before-}" "$PPID"; exit 130 ;;
+        after) "$REAL_GIT" "$@"; status=$?; kill -KILL "$PPID"; exit $status ;;
+    esac
+fi
+exec "$REAL_GIT" "$@"
+"#;
+
+impl Fork {
+    /// A copy of this fork (its directory and cache) in a new temporary directory.
+    fn copy(&self) -> Fork {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, home) = (tmp.path().join("fork"), tmp.path().join("home"));
+        for (from, to) in [(&self.root, &root), (&self.home, &home)] {
+            assert!(Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap().success());
+        }
+        Fork { _tmp: tmp, root, home, tarball: self.tarball.clone(), src: self.src.clone() }
+    }
+
+    /// Runs patchq with the fault-injecting git; returns how many git calls it made.
+    fn with_fault(&self, args: &[&str], at: usize, mode: &str) -> usize {
+        let bin = self.root.parent().unwrap().join("fault-bin");
+        let git = bin.join("git");
+        if !git.exists() {
+            write(&git, FAULT_GIT);
+            assert!(Command::new("chmod").arg("+x").arg(&git).status().unwrap().success());
+        }
+        let counter = self.root.parent().unwrap().join("fault-count");
+        let _ = std::fs::remove_file(&counter);
+        let real =
+            String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout).unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        self.command(args)
+            .env("PATH", path)
+            .env("FAULT_AT", at.to_string())
+            .env("FAULT_MODE", mode)
+            .env("FAULT_COUNTER", &counter)
+            .env("REAL_GIT", real.trim())
+            .output()
+            .unwrap();
+        std::fs::read_to_string(&counter).map_or(0, |n| n.trim().parse().unwrap())
+    }
+
+    /// What must be the same after an interrupted and an uninterrupted run.
+    fn outcome(&self) -> (String, String, Vec<u8>, bool) {
+        let tree = self.tree();
+        (
+            self.head(),
+            git(&tree, &["status", "--porcelain"]),
+            std::fs::read(tree.join(".git/patchq/state.toml")).unwrap(),
+            tree.join(".git/patchq/journal.toml").exists(),
+        )
+    }
+}
+
+/// Kills `run` at each of its git calls, in each mode, on copies of
+/// `prepared`; after each kill `recover` must bring the copy to the state
+/// the uninterrupted run reaches.
+fn interrupt_everywhere(prepared: &Fork, run: &[&str], recover: impl Fn(&Fork)) {
+    let whole = prepared.copy();
+    let calls = whole.with_fault(run, usize::MAX, "none");
+    assert!(calls > 3, "{calls} git calls");
+    let expected = whole.outcome();
+    for at in 1..=calls {
+        // SIGTERM acts as SIGINT does (neither is handled): one of them is enough.
+        let before = if at % 2 == 0 { "before-INT" } else { "before-TERM" };
+        for mode in [before, "after"] {
+            let fork = prepared.copy();
+            fork.with_fault(run, at, mode);
+            recover(&fork);
+            assert_eq!(fork.outcome(), expected, "{run:?} killed at git call {at} ({mode})");
+        }
+    }
+}
+
+#[test]
+fn apply_interrupted_anywhere_is_completed_by_the_next_apply() {
+    let prepared = Fork::new();
+    prepared.with_two_patches();
+    for (name, from, to) in [
+        ("codegen-patch-a.patch", "+a line 10 patched", "+a line 10 patched again"),
+        ("codegen-patch-b.patch", "+b line 20 patched", "+b line 20 patched again"),
+    ] {
+        let path = prepared.patch_path(name);
+        std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace(from, to)).unwrap();
+    }
+    interrupt_everywhere(&prepared, &["apply"], |fork| {
+        let out = fork.ok(&["apply"]);
+        assert!(!out.contains("uncommitted") && !out.contains("not all in"), "{out}");
+    });
+}
+
+#[test]
+fn rebase_interrupted_anywhere_finishes_on_the_next_run() {
+    let prepared = Fork::new();
+    prepared.with_two_patches();
+    let v2 = prepared.base_variant("1.86.0", |top| {
+        write(&top.join("compiler/a.rs"), &numbered("a", 30).replace("a line 10\n", "a line 10 patched\n"));
+        write(&top.join("compiler/b.rs"), &format!("// new\n{}", numbered("b", 30)));
+    });
+    let v2 = v2.to_string_lossy().into_owned();
+    let onto = ["rebase", "--onto", v2.as_str(), "--drop-merged"];
+    interrupt_everywhere(&prepared, &onto, |fork| {
+        let state = fork.read("rust/.git/patchq/state.toml");
+        if fork.tree().join(".git/patchq/journal.toml").exists() {
+            // Killed while moving the tree to the rebased queue: running the
+            // rebase again completes that step, then says what is next.
+            let out = fork.patchq(&onto);
+            let text = both(&out);
+            assert!(text.contains("completed an interrupted `rebase`"), "{text}");
+            assert!(out.status.success() || text.contains("run `patchq refresh` first"), "{text}");
+        } else if fork.tree().join(".git/patchq/rebase.toml").exists() {
+            fork.ok(&["rebase", "--continue", "--drop-merged"]);
+        } else if !state.contains("rebased-from") {
+            fork.ok(&onto);
+        } else {
+            fork.ok(&["status"]);
+        }
+    });
+}
+
+#[test]
+fn refresh_interrupted_anywhere_finishes_on_the_next_run() {
+    let amended = Fork::new();
+    amended.with_two_patches();
+    let tree = amended.tree();
+    std::fs::write(tree.join("compiler/b.rs"), numbered("b", 30).replace("b line 20\n", "b line 20 amended\n"))
+        .unwrap();
+    git(&tree, &["commit", "-q", "-a", "--amend", "--no-edit"]);
+    interrupt_everywhere(&amended, &["refresh"], |fork| {
+        fork.ok(&["refresh"]);
+        fork.ok(&["refresh", "--check"]);
+    });
 }

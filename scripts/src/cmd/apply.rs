@@ -9,7 +9,7 @@ use crate::worktree::{SyncReport, WorkTree};
 
 pub fn run(ctx: &Ctx, base: &BaseArgs) -> Result<()> {
     let _lock = ctx.lock()?;
-    let (mut tree, _) = ctx.open_or_create_tree(base.source()?)?;
+    let (mut tree, _) = ctx.open_or_create_tree(base.source()?, base.allow_other_base)?;
     sync(ctx, &mut tree)?;
     Ok(())
 }
@@ -20,9 +20,6 @@ pub fn sync(ctx: &Ctx, tree: &mut WorkTree) -> Result<SyncReport> {
     let overlay = ctx.overlay()?;
     let phase = ui::phase(format!("applying {} patches to {}", queue.patches.len(), tree.path.display()));
     let report = tree.sync(&overlay, &queue, ctx.base_date())?;
-    phase.done(format!(
-        "{} kept, {} applied, {} files rewritten",
-        report.kept, report.applied, report.files_rewritten
-    ));
+    phase.done(format!("{} kept, {} applied, {} files rewritten", report.kept, report.applied, report.files_rewritten));
     Ok(report)
 }

@@ -1,8 +1,9 @@
 //! `patchq build`: the main job, from nothing to a linked stage1 toolchain.
 //!
 //! host packages → base (cached download) → work tree and queue → stage0 →
-//! config.toml → `x.py build --stage 1 library` → `rustup toolchain link`
-//! → a cargo for the toolchain → smoke test.
+//! config.toml → `x.py build --stage 1 library` (the host and `[toolchain]
+//! targets`) → `rustup toolchain link` → a cargo for the toolchain → smoke
+//! tests (the host, and a kernel linked by llvm-bitcode-linker for nvptx64).
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use anyhow::{Result, bail};
 use super::{BaseArgs, Ctx};
 use crate::base::Stage0;
 use crate::xpy::{self, XPy};
-use crate::{host, toolchain, ui};
+use crate::{host, targets, toolchain, ui};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,7 +33,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 
     host::ensure_phase()?;
 
-    let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?)?;
+    let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?, args.base.allow_other_base)?;
     super::apply::sync(ctx, &mut tree)?;
     let queue = ctx.queue()?;
 
@@ -53,14 +54,19 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         if n == 1 { "" } else { "es" },
         queue.fingerprint()
     );
+    let extra_targets = &cfg.toolchain.targets;
+    targets::check_known(&tree.path, extra_targets)?;
     let phase = ui::phase("config.toml");
-    let changed =
-        xpy::write_config(&ctx.loaded.config_template(), &tree.path, &description, enzyme.is_some())?;
+    let settings = xpy::Settings { description: &description, enzyme: enzyme.is_some(), targets: extra_targets };
+    let changed = xpy::write_config(&ctx.loaded.config_template(), &tree.path, &settings)?;
     phase.done(if changed { "written" } else { "unchanged" });
 
     let phase = ui::phase("x.py build --stage 1 library");
     XPy::new(&tree.path).run(&["build", "--stage", "1", "library"])?;
-    phase.done(format!("stage1 in {}", toolchain::stage1_dir(&tree.path).display()));
+    let stage1 = toolchain::stage1_dir(&tree.path);
+    targets::check_sysroot(&stage1, extra_targets)?;
+    let also = if extra_targets.is_empty() { String::new() } else { format!(", with {}", extra_targets.join(", ")) };
+    phase.done(format!("stage1 in {}{also}", stage1.display()));
 
     if args.no_link {
         return Ok(());
@@ -74,6 +80,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let phase = ui::phase("smoke test");
     let version = toolchain::smoke_test(name, &description)?;
     phase.done(version);
+    for target in extra_targets.iter().filter(|t| targets::uses_llvm_bitcode_linker(t)) {
+        let phase = ui::phase(format!("smoke test {target}"));
+        let entry = toolchain::smoke_test_bitcode_linker(name, target)?;
+        phase.done(format!("a cdylib linked by llvm-bitcode-linker has {entry}"));
+    }
     Ok(())
 }
 
@@ -85,8 +96,7 @@ const ENZYME_DIR: &str = "src/tools/enzyme";
 /// directory is only replaced while empty (Debian's tarball ships it empty),
 /// and the link is excluded from git, so `patchq` never sees it as an edit.
 fn place_enzyme(tree: &Path, enzyme: &Path) -> Result<()> {
-    let enzyme = fs_err::canonicalize(enzyme)
-        .map_err(|err| anyhow::anyhow!("--enzyme {}: {err}", enzyme.display()))?;
+    let enzyme = fs_err::canonicalize(enzyme).map_err(|err| anyhow::anyhow!("--enzyme {}: {err}", enzyme.display()))?;
     if !enzyme.join("enzyme/CMakeLists.txt").is_file() {
         bail!(
             "--enzyme {}: not an Enzyme checkout (no enzyme/CMakeLists.txt); clone \
@@ -98,11 +108,9 @@ fn place_enzyme(tree: &Path, enzyme: &Path) -> Result<()> {
     match fs_err::symlink_metadata(&dir) {
         Ok(meta) if meta.file_type().is_symlink() => fs_err::remove_file(&dir)?,
         Ok(meta) if meta.is_dir() && fs_err::read_dir(&dir)?.next().is_none() => fs_err::remove_dir(&dir)?,
-        Ok(_) => bail!(
-            "{} exists and is not empty: move it away to build with --enzyme {}",
-            dir.display(),
-            enzyme.display()
-        ),
+        Ok(_) => {
+            bail!("{} exists and is not empty: move it away to build with --enzyme {}", dir.display(), enzyme.display())
+        }
         Err(_) => {}
     }
     std::os::unix::fs::symlink(&enzyme, &dir)

@@ -21,6 +21,7 @@ use super::{Created, Ctx};
 use crate::git::Git;
 use crate::patch::{PatchMeta, pr_title_problems};
 use crate::queue::{Queue, sha256_hex};
+use crate::stack;
 use crate::worktree::{self, WorkTree, describe_failure, short};
 use crate::xpy::{self, XPy};
 use crate::{base::Stage0, host, ui};
@@ -41,7 +42,11 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
                 for dep in &meta.depends_on {
                     match queue.series.position(dep) {
                         Some(j) if j < i => {}
-                        Some(_) => problems.push(format!("{}: depends on `{dep}`, which comes later in the series", patch.name)),
+                        Some(j) if j == i => {
+                            problems.push(format!("{}: depends on itself (`Depends-on: {dep}`)", patch.name))
+                        }
+                        Some(_) => problems
+                            .push(format!("{}: depends on `{dep}`, which comes later in the series", patch.name)),
                         None if !names.contains(dep.as_str()) => {
                             problems.push(format!("{}: depends on `{dep}`, which is not in the series", patch.name))
                         }
@@ -51,6 +56,10 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
                 metas.push((patch.name.as_str(), meta));
             }
             Err(err) => problems.push(format!("{}: {err}", patch.name)),
+        }
+        let markers = crate::patch::conflict_marker_files(&fs_err::read_to_string(&patch.path)?);
+        if !markers.is_empty() {
+            problems.push(format!("{}: adds conflict markers in {}", patch.name, markers.join(", ")));
         }
         for path in patch.file.touched_paths() {
             if owned.contains(path) && !shared.contains(&path) {
@@ -65,7 +74,7 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
     let metas: Vec<(&str, &PatchMeta)> = metas.iter().map(|(name, meta)| (*name, meta)).collect();
     problems.extend(pr_title_problems(&metas));
 
-    let (mut tree, created) = ctx.open_or_create_tree(None)?;
+    let (mut tree, created) = ctx.open_or_create_tree(None, false)?;
     if created == Created::Yes {
         // A tree made just now holds nobody's work: bring it to the queue,
         // so that `build` afterwards finds it in the state it expects.
@@ -101,22 +110,12 @@ fn apply_all(
     problems: &mut Vec<String>,
     where_: &str,
 ) -> Result<Vec<String>> {
-    let mut parent = start.to_owned();
-    let mut commits = Vec::new();
-    for (i, patch) in queue.patches.iter().enumerate() {
-        match tree.commit_patch(&parent, patch)? {
-            Ok(commit) => {
-                commits.push(commit.clone());
-                parent = commit;
-            }
-            Err(failure) => {
-                let text = describe_failure(queue, i, &failure).replace('\n', "\n  ");
-                problems.push(format!("{text}{where_}"));
-                break;
-            }
-        }
+    let chain = tree.builder().build(start, stack::items(&queue.patches, 0..queue.patches.len()))?;
+    if let Some((i, failure)) = &chain.failure {
+        let text = describe_failure(queue, *i, failure).replace('\n', "\n  ");
+        problems.push(format!("{text}{where_}"));
     }
-    Ok(commits)
+    Ok(chain.commits().map(|(_, c)| c.to_owned()).collect())
 }
 
 /// `x.py check compiler` on every prefix of the queue, in a separate git
@@ -127,7 +126,9 @@ fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[Stri
     for (i, commit) in prefixes.iter().enumerate() {
         let name = &queue.patches[i].name;
         let label = format!("prefix {}/{} (through {name})", i + 1, prefixes.len());
-        checker.check(commit, &label).with_context(|| format!("{label} does not build: the queue is broken at {name}"))?;
+        checker
+            .check(commit, &label)
+            .with_context(|| format!("{label} does not build: the queue is broken at {name}"))?;
     }
     ui::out(format!("check --build-each: all {} prefixes build", prefixes.len()));
     Ok(())
@@ -157,16 +158,14 @@ impl Checker {
         let git = &tree.git;
         // Reuse the checkout (and its build) only while git still knows it as a
         // worktree of this repository; a work tree made anew orphans it.
-        let listed = git.run(["worktree", "list", "--porcelain"])?;
-        let registered =
-            listed.lines().any(|l| l.strip_prefix("worktree ").map(Path::new) == Some(check_dir.as_path()));
+        let registered = git.worktree_paths()?.contains(&check_dir);
         if !registered {
             if check_dir.exists() {
                 // patchq's own scratch checkout: nothing in it is anyone's work.
                 fs_err::remove_dir_all(&check_dir)?;
             }
-            git.run(["worktree", "prune"])?;
-            git.cmd(["worktree", "add", "--detach", "--quiet"]).arg(&check_dir).arg(first).read()?;
+            git.worktree_prune()?;
+            git.worktree_add_detached(&check_dir, first)?;
         }
         // stage0 comes from the main tree's cache, config from the template.
         Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
@@ -176,7 +175,12 @@ impl Checker {
             std::os::unix::fs::symlink(tree.path.join("build").join("cache"), &cache_link)
                 .with_context(|| format!("linking {}", cache_link.display()))?;
         }
-        xpy::write_config(&ctx.loaded.config_template(), &check_dir, "patchq check", false)?;
+        xpy::write_config(
+            &ctx.loaded.config_template(),
+            &check_dir,
+            // `x.py check compiler` needs no library of another target.
+            &xpy::Settings { description: "patchq check", enzyme: false, targets: &[] },
+        )?;
         let config_hash = sha256_hex(&fs_err::read(check_dir.join("config.toml"))?);
         let record = git.git_dir().join("patchq").join("checked");
         let passed = fs_err::read_to_string(&record).unwrap_or_default().lines().map(str::to_owned).collect();
@@ -190,7 +194,7 @@ impl Checker {
             ui::note(format!("{label}: x.py check passed before on this exact tree {}; not re-run", short(&key)));
             return Ok(());
         }
-        self.git.run(["checkout", "--quiet", "--detach", commit])?;
+        self.git.checkout_detached(commit)?;
         let phase = ui::phase(format!("{label}: x.py check compiler"));
         XPy::new(&self.dir).run(&["check", "compiler"])?;
         phase.done("builds");

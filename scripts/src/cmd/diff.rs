@@ -25,10 +25,11 @@ struct Version {
 
 pub fn run(ctx: &Ctx, rev: &str) -> Result<()> {
     let repo = Git::open(&ctx.loaded.root);
-    if repo.cmd(["rev-parse", "--git-dir"]).output()?.status.code() != Some(0) {
+    if !repo.is_in_repo()? {
         bail!("{} is not a git repository: `patchq diff` compares with versions of it", ctx.loaded.root.display());
     }
-    let commit = repo.rev_parse(rev)?.with_context(|| format!("`{rev}` is not a commit or tag of the fork's repository"))?;
+    let commit =
+        repo.rev_parse(rev)?.with_context(|| format!("`{rev}` is not a commit or tag of the fork's repository"))?;
     let old = old_version(&repo, &commit, rev)?;
     let queue = ctx.queue()?;
     let mut patches = Vec::new();
@@ -63,7 +64,9 @@ fn old_version(repo: &Git, commit: &str, rev: &str) -> Result<Version> {
 fn render(old: &Version, new: &Version, rev: &str) -> Result<String> {
     let mut out = Vec::new();
     let describe = |s: &Series| match s.base() {
-        Some(b) => format!("Rust {} ({})", b.version, b.commit.as_deref().map_or("commit unknown", |c| &c[..c.len().min(12)])),
+        Some(b) => {
+            format!("Rust {} ({})", b.version, b.commit.as_deref().map_or("commit unknown", |c| &c[..c.len().min(12)]))
+        }
         None => "not recorded".to_owned(),
     };
     let (old_base, new_base) = (describe(&old.series), describe(&new.series));

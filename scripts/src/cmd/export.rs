@@ -23,10 +23,11 @@ use anyhow::{Context, Result, bail};
 use super::Ctx;
 use super::check::Checker;
 use crate::git::Git;
-use crate::patch::{IssueRef, PatchMeta, Status, description_parts, pr_title_problems, strip_fork_trailers};
+use crate::patch::{IssueRef, PatchMeta, Status, description_parts, pr_title_problems};
 use crate::queue::{Queue, QueuedPatch};
-use crate::worktree::{WorkTree, describe_failure, short};
+use crate::stack;
 use crate::ui;
+use crate::worktree::{WorkTree, describe_failure, short};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -72,7 +73,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         let meta = patch.file.meta().with_context(|| format!("{}: invalid trailers (`patchq check`)", patch.name))?;
         metas.insert(i, meta);
     }
-    let named: Vec<(&str, &PatchMeta)> = metas.iter().map(|(&i, meta)| (queue.patches[i].name.as_str(), meta)).collect();
+    let named: Vec<(&str, &PatchMeta)> =
+        metas.iter().map(|(&i, meta)| (queue.patches[i].name.as_str(), meta)).collect();
     if let Some(problem) = pr_title_problems(&named).into_iter().next() {
         bail!("{problem} (`patchq check`)");
     }
@@ -85,7 +87,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let tree = WorkTree::open(&ctx.tree)?
         .with_context(|| format!("{} does not exist: `patchq apply` makes it", ctx.tree.display()))?;
     let target = match &args.into {
-        Some(repo) => Git::open(&fs_err::canonicalize(repo)?),
+        Some(repo) => {
+            if !Git::is_repo_root(repo) {
+                bail!("`--into {}`: not a git repository (a rust-lang/rust clone is expected)", repo.display());
+            }
+            Git::open(&fs_err::canonicalize(repo)?)
+        }
         None => tree.git.clone(),
     };
     let onto = match &args.onto {
@@ -137,7 +144,10 @@ fn select<'q>(queue: &'q Queue, metas: &'q BTreeMap<usize, PatchMeta>, what: &[S
         match by_name {
             Some(i) => {
                 if metas[&i].upstream.is_none() {
-                    bail!("{}: `Upstream: none` (a fork-only patch): there is no pull request to export", queue.patches[i].name);
+                    bail!(
+                        "{}: `Upstream: none` (a fork-only patch): there is no pull request to export",
+                        queue.patches[i].name
+                    );
                 }
                 chosen.insert(i);
             }
@@ -195,51 +205,48 @@ fn dependencies(queue: &Queue, metas: &BTreeMap<usize, PatchMeta>, patches: &[us
 /// Commits dependencies then the PR's patches on `onto`; returns the head
 /// and the dependencies that `onto` already contains (not committed again).
 fn build_branch(git: &Git, onto: &str, pr: &Pr, onto_name: &str) -> Result<(String, Vec<usize>)> {
-    let mut parent = onto.to_owned();
-    let mut skipped = Vec::new();
-    for &i in pr.deps.iter().chain(&pr.patches) {
-        let patch = &pr.queue.patches[i];
-        let is_dep = pr.deps.contains(&i);
-        if is_dep && git.contains_patch(&parent, &patch.path)? {
-            ui::note(format!("{}: already in {onto_name}, not carried", patch.name));
-            skipped.push(i);
-            continue;
-        }
-        let tree = match git.apply_to_tree_or_merge(&parent, &patch.path)? {
-            Ok((tree, _)) => tree,
-            Err(failure) => {
-                let why = describe_failure(pr.queue, i, &failure);
-                bail!(
-                    "{why}\non {onto_name}, below the branch for {}.\nif it needs an earlier patch of \
-                     the series, name that one in its `Depends-on:`; if {onto_name} moved, move the \
-                     queue first (`patchq rebase --onto …`)",
-                    pr.upstream
-                );
-            }
-        };
-        parent = commit_upstream_style(git, &tree, &parent, patch)?;
+    let builder = stack::Builder { git, fit: stack::Fit::ExactOrMerge, message: stack::Message::Upstream };
+    // A dependency the target already has is not carried on the branch.
+    let items = pr.deps.iter().chain(&pr.patches).map(|&index| stack::Item {
+        index,
+        patch: &pr.queue.patches[index],
+        skip_if_contained: pr.deps.contains(&index),
+    });
+    let chain = builder.build(onto, items)?;
+    if let Some((i, failure)) = &chain.failure {
+        let why = describe_failure(pr.queue, *i, failure);
+        bail!(
+            "{why}\non {onto_name}, below the branch for {}.\nif it needs an earlier patch of \
+             the series, name that one in its `Depends-on:`; if {onto_name} moved, move the \
+             queue first (`patchq rebase --onto …`)",
+            pr.upstream
+        );
     }
-    Ok((parent, skipped))
-}
-
-/// Commits `tree` with the patch's author and date, and its message
-/// without the fork's trailers; same patch and parent, same commit id.
-fn commit_upstream_style(git: &Git, tree: &str, parent: &str, patch: &QueuedPatch) -> Result<String> {
-    let mail = git.mailinfo(&patch.path)?;
-    let message = strip_fork_trailers(&mail.message);
-    git.commit_tree(tree, Some(parent), &message, &mail.author, &mail.author)
+    let mut skipped = Vec::new();
+    for link in &chain.links {
+        if let stack::Link::AlreadyIn { index } = link {
+            ui::note(format!("{}: already in {onto_name}, not carried", pr.queue.patches[*index].name));
+            skipped.push(*index);
+        }
+    }
+    Ok((chain.head, skipped))
 }
 
 /// Points `branch` at `head`, refusing to move one that holds other work.
 fn set_branch(git: &Git, branch: &str, head: &str, force: bool) -> Result<()> {
     let full = format!("refs/heads/{branch}");
-    let checked_out = git.cmd(["symbolic-ref", "--quiet", "HEAD"]).output()?.stdout.trim() == full;
+    // In the main work tree or a linked one: moving it would leave that
+    // tree's files behind its branch.
+    let checked_out = git.checked_out_branches()?.contains(&full);
     if let Some(existing) = git.rev_parse(&full)? {
         if existing == head {
             return Ok(());
         }
         if checked_out {
-            bail!("{branch} is checked out: switch to another branch before exporting it again");
+            bail!(
+                "{branch} is checked out (in a work tree of the repository): switch that work tree to \
+                 another branch before exporting it again"
+            );
         }
         if !force {
             bail!(
@@ -292,10 +299,11 @@ fn describe(pr: &Pr, skipped: &[usize]) -> String {
     let mut lines = Vec::new();
     let mut seen = BTreeSet::new();
     for &d in &carried {
-        if let Some(up) = &pr.metas[&d].upstream {
-            if seen.insert(up.to_string()) && !matches!(pr.metas[&d].status, Status::MergedIn(_)) {
-                lines.push(format!("Depends on {up}."));
-            }
+        if let Some(up) = &pr.metas[&d].upstream
+            && seen.insert(up.to_string())
+            && !matches!(pr.metas[&d].status, Status::MergedIn(_))
+        {
+            lines.push(format!("Depends on {up}."));
         }
     }
     for &i in &pr.patches {
@@ -328,14 +336,12 @@ fn describe(pr: &Pr, skipped: &[usize]) -> String {
 /// The commit `--check` builds: the work tree's overlay commit, then the
 /// dependencies and the PR's patches as the queue has them.
 fn offline_commit(ctx: &Ctx, tree: &WorkTree, pr: &Pr) -> Result<String> {
-    let mut parent = tree.current_overlay_commit(&ctx.overlay()?, ctx.base_date())?;
+    let start = tree.current_overlay_commit(&ctx.overlay()?, ctx.base_date())?;
     let mut all: Vec<usize> = pr.deps.iter().chain(&pr.patches).copied().collect();
     all.sort();
-    for i in all {
-        parent = match tree.commit_patch(&parent, &pr.queue.patches[i])? {
-            Ok(commit) => commit,
-            Err(failure) => bail!("{}\non base + overlay", describe_failure(pr.queue, i, &failure)),
-        };
+    let chain = tree.builder().build(&start, stack::items(&pr.queue.patches, all))?;
+    if let Some((i, failure)) = &chain.failure {
+        bail!("{}\non base + overlay", describe_failure(pr.queue, *i, failure));
     }
-    Ok(parent)
+    Ok(chain.head)
 }

@@ -18,6 +18,7 @@ use anyhow::{Result, bail};
 use crate::base::BaseSource;
 use crate::config::{self, Loaded};
 use crate::queue::{Overlay, Queue};
+use crate::series::{BaseRecord, Series};
 use crate::ui;
 use crate::worktree::{Lock, WorkTree};
 
@@ -61,7 +62,14 @@ impl Ctx {
     /// package by default) when it does not exist; says which it did. An
     /// existing tree made from another base is an error rather than
     /// silently replaced.
-    pub fn open_or_create_tree(&self, source: Option<BaseSource>) -> Result<(WorkTree, Created)> {
+    /// A new tree must be made from the base the series header records
+    /// (version, and checksum for the same kind of archive) unless
+    /// `allow_other_base` says another one is meant.
+    pub fn open_or_create_tree(
+        &self,
+        source: Option<BaseSource>,
+        allow_other_base: bool,
+    ) -> Result<(WorkTree, Created)> {
         let cfg = &self.loaded.config.base;
         let explicit = source.is_some();
         let source = source.unwrap_or(BaseSource::Debian);
@@ -82,10 +90,44 @@ impl Ctx {
         let phase = ui::phase(format!("creating the work tree {}", self.tree.display()));
         let id = source.id(cfg, &self.cache)?;
         let extracted = source.extract(cfg, &self.cache, &self.tree)?;
-        let record = source.record(cfg, &id, &extracted)?;
-        let tree = WorkTree::create(&self.tree, &id, record, &extracted, self.base_date())?;
+        let record = source.record(cfg, &id, extracted.path())?;
+        if !allow_other_base && let Some(recorded) = self.series_base() {
+            check_base(&recorded, &record)?;
+        }
+        let tree = WorkTree::create(&self.tree, &id, record, extracted, self.base_date())?;
         phase.done(format!("base commit {}", crate::worktree::short(&tree.state.base_commit)));
         Ok((tree, Created::Yes))
+    }
+}
+
+impl Ctx {
+    /// The base `patches/series` records, if it records one (and parses).
+    fn series_base(&self) -> Option<BaseRecord> {
+        let text = fs_err::read_to_string(self.loaded.patches_dir().join(crate::queue::SERIES_FILE)).ok()?;
+        Series::parse(&text).ok()?.base()
+    }
+}
+
+/// Whether `actual` is the base the series header records: the same
+/// version, and the same checksum when both are archives of the same kind.
+fn check_base(recorded: &BaseRecord, actual: &BaseRecord) -> Result<()> {
+    let kind = |source: &str| source.split_whitespace().next().unwrap_or_default().to_owned();
+    let mismatch = if recorded.version != actual.version {
+        Some(format!("Rust {}, but patches/series records {}", actual.version, recorded.version))
+    } else if let (Some(want), Some(have)) = (&recorded.sha256, &actual.sha256)
+        && kind(&recorded.source) == kind(&actual.source)
+        && want != have
+    {
+        Some(format!("sha256 {have}, but patches/series records {want} for Rust {}", recorded.version))
+    } else {
+        None
+    };
+    match mismatch {
+        Some(what) => bail!(
+            "the base given is {what}: the queue was made for that base. pass the recorded base, \
+             or --allow-other-base if you mean to build the queue on this one (`patchq rebase --onto` moves it)"
+        ),
+        None => Ok(()),
     }
 }
 
@@ -105,6 +147,9 @@ pub struct BaseArgs {
     /// Use a rust-lang/rust checkout (its HEAD, the release tag) instead of Debian's source package.
     #[arg(long, value_name = "PATH")]
     pub base_git: Option<PathBuf>,
+    /// Accept a base other than the one patches/series records (version, checksum).
+    #[arg(long)]
+    pub allow_other_base: bool,
 }
 
 impl BaseArgs {

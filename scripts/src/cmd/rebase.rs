@@ -22,13 +22,17 @@
 //! new base into `patches/`; until then `apply` refuses, so that the old
 //! patch files cannot undo the rebase.
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
 use crate::base::BaseSource;
 use crate::exit::{Code, Exit};
+use crate::patch::PatchFile;
 use crate::queue::{Queue, QueuedPatch};
+use crate::stack;
 use crate::ui;
 use crate::worktree::{
     Applied, BASE_REF, QUEUE_REF, State, WorkTree, base_message, patchq_ident, rebase_state_path, short,
@@ -68,6 +72,9 @@ struct Plan {
     /// Applied only with a 3-way merge, or resolved by hand.
     merged: Vec<String>,
     resolved: Vec<String>,
+    /// Resolved to no change and dropped with `--drop-merged`.
+    #[serde(default)]
+    emptied: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,7 +89,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut tree = WorkTree::open(&ctx.tree)?
         .with_context(|| format!("{} does not exist: there is no queue to rebase", ctx.tree.display()))?;
     if args.abort {
-        return abort(&mut tree);
+        return abort(ctx, &mut tree);
     }
     if args.continue_ {
         return resume(ctx, &mut tree, args.drop_merged);
@@ -109,10 +116,10 @@ fn start(ctx: &Ctx, tree: &mut WorkTree, onto: &str, drop_merged: bool) -> Resul
 
     let phase = ui::phase(format!("importing the new base {id}"));
     let extracted = source.extract(cfg, &ctx.cache, &tree.path)?;
-    let record = source.record(cfg, &id, &extracted)?;
+    let record = source.record(cfg, &id, extracted.path())?;
     let date = ctx.base_date();
-    let base_commit = tree.git.import_dir(&extracted, &base_message(&record, &id), &patchq_ident(date))?;
-    fs_err::remove_dir_all(&extracted)?;
+    let base_commit = tree.git.import_dir(extracted.path(), &base_message(&record, &id), &patchq_ident(date))?;
+    drop(extracted);
     phase.done(format!("Rust {}, base commit {}", record.version, short(&base_commit)));
 
     let overlay_commit = tree
@@ -134,6 +141,7 @@ fn start(ctx: &Ctx, tree: &mut WorkTree, onto: &str, drop_merged: bool) -> Resul
         dropped: Vec::new(),
         merged: Vec::new(),
         resolved: Vec::new(),
+        emptied: Vec::new(),
     };
     advance(tree, plan, &queue, drop_merged, true)
 }
@@ -142,35 +150,34 @@ fn start(ctx: &Ctx, tree: &mut WorkTree, onto: &str, drop_merged: bool) -> Resul
 /// as they go; then moves the work tree, and either finishes or stops on a
 /// conflict with markers in the files.
 fn advance(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool, first: bool) -> Result<()> {
-    let mut parent = plan.new.head().to_owned();
-    let mut applied = Vec::new();
-    let mut upstream = Vec::new();
-    let mut merged = Vec::new();
-    let mut conflict = None;
-    for pending in &plan.todo {
-        let patch = queued(queue, pending)?;
-        if tree.git.contains_patch(&parent, &patch.path)? {
-            upstream.push(pending.name.clone());
-            continue;
-        }
-        let tree_id = match tree.git.apply_to_tree_or_merge(&parent, &patch.path)? {
-            Ok((t, was_merged)) => {
-                if was_merged {
+    let mut items = Vec::new();
+    for (index, pending) in plan.todo.iter().enumerate() {
+        items.push(stack::Item { index, patch: queued(queue, pending)?, skip_if_contained: true });
+    }
+    let builder = stack::Builder { fit: stack::Fit::ExactOrMerge, ..tree.builder() };
+    let chain = builder.build(plan.new.head(), items)?;
+    let (mut applied, mut upstream, mut merged) = (Vec::new(), Vec::new(), Vec::new());
+    for link in &chain.links {
+        match link {
+            stack::Link::Committed { index, commit, merged: was_merged } => {
+                let pending = &plan.todo[*index];
+                if *was_merged {
                     merged.push(pending.name.clone());
                 }
-                t
+                applied.push(Applied {
+                    name: pending.name.clone(),
+                    hash: pending.hash.clone(),
+                    commit: commit.clone(),
+                });
             }
-            Err(_) => {
-                conflict = Some(pending.clone());
-                break;
-            }
-        };
-        parent = tree.commit_as_patch(&tree_id, &parent, patch)?;
-        applied.push(Applied { name: pending.name.clone(), hash: pending.hash.clone(), commit: parent.clone() });
+            stack::Link::AlreadyIn { index } => upstream.push(plan.todo[*index].name.clone()),
+        }
     }
+    let conflict = chain.failure.map(|(index, _)| plan.todo[index].clone());
 
     if !upstream.is_empty() && !drop_merged {
-        let again = if first { "`patchq rebase --onto … --drop-merged`" } else { "`patchq rebase --continue --drop-merged`" };
+        let again =
+            if first { "`patchq rebase --onto … --drop-merged`" } else { "`patchq rebase --continue --drop-merged`" };
         let state = if first {
             "nothing was changed".to_owned()
         } else {
@@ -203,8 +210,15 @@ fn advance(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool
     plan.todo.retain(|p| *p != conflict);
     plan.conflicted = Some(conflict.clone());
     save(tree, &plan)?;
-    tree.git.reset_keep(plan.new.head())?;
+    tree.move_to("rebase", plan.new.head(), None, false)?;
+    stop_on_conflict(tree, plan, queue, drop_merged, done)
+}
 
+/// Applies the conflicting patch in the files with a 3-way merge, leaving
+/// markers, and stops with the list of conflicted files (exit 3). The tree
+/// is at the plan's head and the plan is saved.
+fn stop_on_conflict(tree: &mut WorkTree, plan: Plan, queue: &Queue, drop_merged: bool, done: usize) -> Result<()> {
+    let conflict = plan.conflicted.clone().expect("a conflict to stop on");
     let patch = queued(queue, &conflict)?;
     let complaint = tree.git.apply_3way_in_place(&patch.path)?;
     let Some(complaint) = complaint else {
@@ -243,6 +257,14 @@ fn resume(ctx: &Ctx, tree: &mut WorkTree, drop_merged: bool) -> Result<()> {
 }
 
 fn resume_with(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: bool) -> Result<()> {
+    if tree.git.head()? != plan.new.head() {
+        bail!(
+            "{} is not where the rebase left it ({}): move it back (`git reset --keep {}`) or abort",
+            tree.path.display(),
+            short(plan.new.head()),
+            short(plan.new.head())
+        );
+    }
     if let Some(pending) = plan.conflicted.clone() {
         let unmerged = tree.git.unmerged_files()?;
         if !unmerged.is_empty() {
@@ -251,36 +273,54 @@ fn resume_with(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: 
                 unmerged.join("\n  ")
             );
         }
-        let unstaged = tree.git.run(["diff", "--name-only"])?;
-        if !unstaged.trim().is_empty() {
+        let unstaged = tree.git.unstaged_files()?;
+        if !unstaged.is_empty() {
             bail!(
                 "changes not staged:\n  {}\n`git add` what belongs to the patch (or `git checkout` what does \
                  not), then `patchq rebase --continue`",
-                unstaged.trim().replace('\n', "\n  ")
+                unstaged.join("\n  ")
             );
         }
         let patch = queued(queue, &pending)?;
         let tree_id = tree.git.write_index_tree()?;
         let parent = plan.new.head().to_owned();
         if tree_id == tree.git.tree_of(&parent)? {
-            ui::note(format!("{}: resolved to no change; dropped", pending.name));
-            plan.dropped.push(pending.name.clone());
+            if !drop_merged {
+                // Nothing of the patch is in the files: they were reset, or
+                // the rebase was interrupted before it wrote the conflict.
+                // Dropping the patch silently would lose it; put the
+                // conflict back instead.
+                ui::note(format!(
+                    "{}: the work tree holds none of its change (reset, or interrupted before the merge); \
+                     applying it again",
+                    pending.name
+                ));
+                let done = plan.new.patches.len() + plan.dropped.len() + plan.emptied.len();
+                return stop_on_conflict(tree, plan, queue, drop_merged, done);
+            }
+            ui::note(format!("{}: resolved to no change; dropped (--drop-merged)", pending.name));
+            plan.emptied.push(pending.name.clone());
         } else {
-            let commit = tree.commit_as_patch(&tree_id, &parent, patch)?;
+            let markers = crate::patch::conflict_marker_files(&tree.git.diff_between(&parent, &tree_id)?);
+            if !markers.is_empty() {
+                return Err(Exit::new(
+                    Code::PatchDoesNotApply,
+                    format!(
+                        "conflict markers are still in (staged) files:\n  {}\nresolve them, `git add` them, \
+                         then `patchq rebase --continue`; or `patchq rebase --abort`",
+                        markers.join("\n  ")
+                    ),
+                )
+                .into());
+            }
+            let commit = tree.builder().commit(&tree_id, &parent, patch)?;
             // The index and the files already hold the commit's tree.
-            tree.git.run(["reset", "--quiet", "--soft", &commit])?;
+            tree.git.reset_soft(&commit)?;
             plan.new.patches.push(Applied { name: pending.name.clone(), hash: pending.hash.clone(), commit });
             plan.resolved.push(pending.name.clone());
         }
         plan.conflicted = None;
         save(tree, &plan)?;
-    } else if tree.git.head()? != plan.new.head() {
-        bail!(
-            "{} is not where the rebase left it ({}): move it back (`git reset --keep {}`) or abort",
-            tree.path.display(),
-            short(plan.new.head()),
-            short(plan.new.head())
-        );
     }
     advance(tree, plan, queue, drop_merged, false)
 }
@@ -289,20 +329,18 @@ fn resume_with(tree: &mut WorkTree, mut plan: Plan, queue: &Queue, drop_merged: 
 fn finish(tree: &mut WorkTree, plan: Plan) -> Result<()> {
     let mut state = plan.new;
     state.rebased_from = Some(plan.old.base.clone());
-    tree.git.reset_keep(state.head())?;
-    tree.git.update_ref(BASE_REF, &state.base_commit)?;
-    tree.git.update_ref(QUEUE_REF, state.head())?;
     let moved = state.patches.len();
     let version = state.record.as_ref().map_or("?".to_owned(), |r| r.version.clone());
     let base = state.base.clone();
-    tree.state = state;
-    tree.save_state()?;
-    let path = rebase_state_path(&tree.path);
-    if path.exists() {
-        fs_err::remove_file(path)?;
-    }
+    let head = state.head().to_owned();
+    tree.move_to("rebase", &head, Some(state), true)?;
     let mut summary = format!("rebased {moved} patch(es) onto Rust {version} ({base})");
-    for (what, names) in [("3-way merged", &plan.merged), ("resolved by hand", &plan.resolved), ("dropped as already upstream", &plan.dropped)] {
+    for (what, names) in [
+        ("3-way merged", &plan.merged),
+        ("resolved by hand", &plan.resolved),
+        ("dropped as already upstream", &plan.dropped),
+        ("resolved to no change, dropped", &plan.emptied),
+    ] {
         if !names.is_empty() {
             summary.push_str(&format!("\n  {what}: {}", names.join(", ")));
         }
@@ -315,19 +353,37 @@ fn finish(tree: &mut WorkTree, plan: Plan) -> Result<()> {
     Ok(())
 }
 
-/// `--abort`: back to the exact state before `--onto`.
-fn abort(tree: &mut WorkTree) -> Result<()> {
+/// `--abort`: back to the exact state before `--onto` for everything the
+/// rebase touched (the files that differ between the old and the new
+/// commits, and those of the conflicting patch); edits the user made
+/// meanwhile to other tracked files stay.
+fn abort(ctx: &Ctx, tree: &mut WorkTree) -> Result<()> {
     let plan = load(tree)?;
     let head = plan.old.head().to_owned();
-    // The files hold the rebase's own work (patches moved, conflict
-    // markers); the state before it is all in commits.
-    tree.git.reset_hard(&head)?;
+    let mut touched: BTreeSet<String> = tree.git.changed_paths(&head, "HEAD")?.into_iter().collect();
+    if let Some(conflicted) = &plan.conflicted {
+        let path = ctx.loaded.patches_dir().join(&conflicted.name);
+        match fs_err::read_to_string(&path).map_err(anyhow::Error::from).and_then(|t| PatchFile::parse(&t)) {
+            Ok(patch) => touched.extend(patch.touched_paths().map(str::to_owned)),
+            Err(err) => {
+                ui::warn(format!(
+                    "cannot tell which files the conflicting patch touched ({err:#}): every edit in {} is undone",
+                    tree.path.display()
+                ));
+                touched.extend(tree.git.changed_since_head()?);
+            }
+        }
+    }
+    let kept = tree.reset_hard_keeping_others(&head, &touched)?;
     tree.git.update_ref(BASE_REF, &plan.old.base_commit)?;
     tree.git.update_ref(QUEUE_REF, &head)?;
     tree.state = plan.old;
     tree.save_state()?;
     fs_err::remove_file(rebase_state_path(&tree.path))?;
     ui::out(format!("rebase aborted: {} is back at {} on {}", tree.path.display(), short(&head), tree.state.base));
+    if !kept.is_empty() {
+        ui::out(format!("kept your uncommitted edits to files the rebase did not touch: {}", kept.join(", ")));
+    }
     Ok(())
 }
 

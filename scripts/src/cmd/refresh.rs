@@ -13,11 +13,12 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 
 use super::Ctx;
+use crate::exit::{Code, Exit};
 use crate::patch::PatchMeta;
 use crate::queue::{self, Queue, sha256_hex};
 use crate::series::{self, BaseRecord};
 use crate::ui;
-use crate::worktree::{Applied, WorkTree, rebase_state_path, short};
+use crate::worktree::{Applied, State, WorkTree, rebase_state_path, short};
 
 /// One patch file as refresh would write it.
 struct Generated {
@@ -26,7 +27,7 @@ struct Generated {
     content: String,
 }
 
-pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
+pub fn run(ctx: &Ctx, check: bool, force: bool) -> Result<()> {
     let _lock = ctx.lock()?;
     let Some(mut tree) = WorkTree::open(&ctx.tree)? else {
         bail!("{} does not exist: there is nothing to refresh from (`patchq apply` creates it)", ctx.tree.display());
@@ -48,6 +49,20 @@ pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
     }
     let old = Queue::load(&ctx.loaded.patches_dir())?;
     let generated = generate(&tree, &old)?;
+    let unheld = not_in_tree(&tree.state, &old, &generated);
+    if !unheld.is_empty() && !check && !force {
+        return Err(Exit::new(
+            Code::PatchesAheadOfTree,
+            format!(
+                "patches/ holds what the work tree {} does not; refresh would overwrite or delete it:\n  {}\n\
+                 apply first (`patchq apply` brings them into the work tree), or, to replace them with \
+                 the work tree's commits, `patchq refresh --force`",
+                tree.path.display(),
+                unheld.join("\n  ")
+            ),
+        )
+        .into());
+    }
     let mut series = old.series.clone();
     if series.header.is_empty() {
         series.header.push("# patchq series: one patch file per line, in the order they apply.".to_owned());
@@ -82,13 +97,16 @@ pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
             stale.join("\n  ")
         );
     }
-    for name in &removed {
-        fs_err::remove_file(dir.join(name))?;
-    }
+    // New content first, the series next, removals last: a run killed in
+    // between leaves files that are either what the commits say (the next
+    // refresh recognizes them) or listed nowhere (named by every command).
     for g in &generated {
         fs_err::write(dir.join(&g.name), &g.content)?;
     }
     fs_err::write(&series_path, &series_text)?;
+    for name in &removed {
+        fs_err::remove_file(dir.join(name))?;
+    }
 
     // The tree now matches patches/ exactly: record it, so the next apply
     // keeps every commit.
@@ -106,6 +124,31 @@ pub fn run(ctx: &Ctx, check: bool) -> Result<()> {
         ui::out(format!("rewrote {}", stale.join(", ")));
     }
     Ok(())
+}
+
+/// The patch files of the queue whose content the work tree does not hold:
+/// listed but never applied (an `apply` that stopped, a `git pull` that
+/// brought new patches), or changed since patchq last wrote or applied
+/// them (edited by hand). After a rebase, the patches it dropped are
+/// meant to go. A file that already is what the commits make (a refresh
+/// interrupted after writing it) loses nothing.
+fn not_in_tree(state: &State, queue: &Queue, generated: &[Generated]) -> Vec<String> {
+    let mut out = Vec::new();
+    for patch in &queue.patches {
+        if generated.iter().any(|g| g.name == patch.name && sha256_hex(g.content.as_bytes()) == patch.hash) {
+            continue;
+        }
+        match state.patches.iter().find(|a| a.name == patch.name) {
+            Some(applied) if applied.hash != patch.hash => {
+                out.push(format!("{}: edited since patchq last wrote or applied it", patch.name));
+            }
+            None if state.rebased_from.is_none() => {
+                out.push(format!("{}: not applied to the work tree yet", patch.name));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn generate(tree: &WorkTree, old: &Queue) -> Result<Vec<Generated>> {
@@ -154,6 +197,15 @@ fn generate(tree: &WorkTree, old: &Queue) -> Result<Vec<Generated>> {
             );
         }
         let content = tree.git.format_patch(&commit)?;
+        let markers = crate::patch::conflict_marker_files(&content);
+        if !markers.is_empty() {
+            bail!(
+                "commit {} `{subject}` adds conflict markers:\n  {}\nresolve them and amend the commit \
+                 (`git commit --amend`, or `git rebase -i`), then refresh again",
+                short(&commit),
+                markers.join("\n  ")
+            );
+        }
         out.push(Generated { name, commit, content });
     }
     Ok(out)

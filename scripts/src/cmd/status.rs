@@ -12,12 +12,13 @@ use crate::worktree::{WorkTree, short};
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let queue = ctx.queue()?;
-    let tree = WorkTree::open(&ctx.tree)?;
+    let tree = WorkTree::open_as_is(&ctx.tree)?;
     let header = |key| queue.series.header_value(key).unwrap_or("(not recorded)");
     ui::out(format!("base: Rust {} ({}), {}", header("base-version"), header("base-commit"), header("base-source")));
     let applied = tree.as_ref().map_or(&[][..], |t| &t.state.patches[..]);
 
-    let mut rows = vec![["#".to_owned(), "patch".into(), "topic".into(), "upstream".into(), "status".into(), "work tree".into()]];
+    let mut rows =
+        vec![["#".to_owned(), "patch".into(), "topic".into(), "upstream".into(), "status".into(), "work tree".into()]];
     let mut totals: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut in_sync = true;
     for (i, patch) in queue.patches.iter().enumerate() {
@@ -42,19 +43,44 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     }
     print_table(&rows);
     let totals: Vec<String> = totals.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    ui::out(format!("totals: {} patches: {}", queue.patches.len(), if totals.is_empty() { "none".into() } else { totals.join(", ") }));
+    ui::out(format!(
+        "totals: {} patches: {}",
+        queue.patches.len(),
+        if totals.is_empty() { "none".into() } else { totals.join(", ") }
+    ));
 
     let line = match &tree {
         None => format!("work tree {}: not created yet (`patchq apply` or `patchq build`)", ctx.tree.display()),
         Some(tree) => {
             let head = tree.git.head()?;
             let dirty = tree.git.dirty_files()?.len();
-            if head != tree.state.head() {
+            if crate::worktree::journal_path(&tree.path).is_file() {
+                format!(
+                    "work tree {}: a patchq run was interrupted while moving it; the next command \
+                     (`patchq apply`) completes that step",
+                    tree.path.display()
+                )
+            } else if crate::worktree::rebase_state_path(&tree.path).is_file() {
+                format!(
+                    "work tree {}: a `patchq rebase` is in progress: resolve the conflict, `git add`, then \
+                     `patchq rebase --continue`; or `patchq rebase --abort`",
+                    tree.path.display()
+                )
+            } else if let Some(from) = &tree.state.rebased_from {
+                format!(
+                    "work tree {}: rebased from {from}; `patchq refresh` writes the moved patches into patches/",
+                    tree.path.display()
+                )
+            } else if head != tree.state.head() {
                 format!("work tree {}: has commits not in patches/ (`patchq refresh` saves them)", tree.path.display())
             } else if !in_sync || applied.len() != queue.patches.len() {
                 format!("work tree {}: behind the queue (`patchq apply` updates it)", tree.path.display())
             } else if dirty > 0 {
-                format!("work tree {}: up to date at {}, with {dirty} uncommitted file(s)", tree.path.display(), short(&head))
+                format!(
+                    "work tree {}: up to date at {}, with {dirty} uncommitted file(s)",
+                    tree.path.display(),
+                    short(&head)
+                )
             } else {
                 format!("work tree {}: up to date with the queue at {}", tree.path.display(), short(&head))
             }

@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Result, bail};
 
 use super::Ctx;
+use crate::base::HOST;
 use crate::config::AlsoRun;
 use crate::patch::ChangeKind;
 use crate::queue::Queue;
+use crate::ui;
 use crate::worktree::WorkTree;
 use crate::xpy::{self, SuiteResult, XPy};
-use crate::ui;
 
 /// Suites run whole, whatever the patches touch.
 const ALWAYS: [&str; 1] = ["tests/codegen"];
@@ -42,7 +43,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     for (suite, paths) in &plan {
         // --force-rerun: compiletest otherwise skips tests whose stamp is
         // fresh and counts them as ignored, so a rerun would report nothing.
-        let mut args: Vec<String> = vec!["test".into(), "--stage".into(), "1".into(), "--force-rerun".into()];
+        // --target: the suites are the host's; without it x.py would run them
+        // for every target of config.toml's build.target ([toolchain]
+        // targets), including no_std ones such as nvptx64 that have no std.
+        let mut args: Vec<String> =
+            ["test", "--stage", "1", "--force-rerun", "--target", HOST].into_iter().map(String::from).collect();
         args.extend(paths.iter().cloned());
         for k in known.iter().filter(|k| k.path.starts_with(&format!("tests/{suite}/"))) {
             ui::note(format!("skipping {} (known failure here: {})", k.path, k.reason));
@@ -75,7 +80,10 @@ pub fn run(ctx: &Ctx) -> Result<()> {
     let ignored: u32 = results.iter().map(|r| r.ignored).sum();
     ui::out(format!("summary: {passed} passed, {failed} failed, {ignored} skipped"));
     if failed > 0 || !broken.is_empty() {
-        bail!("patchq test: {failed} test(s) failed{}", if broken.is_empty() { "" } else { ", and a suite did not run" });
+        bail!(
+            "patchq test: {failed} test(s) failed{}",
+            if broken.is_empty() { "" } else { ", and a suite did not run" }
+        );
     }
     Ok(())
 }
