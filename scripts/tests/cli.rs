@@ -1367,7 +1367,9 @@ fn stale_git_locks_left_by_a_killed_patchq_are_recovered_or_named() {
 /// git runs (a Ctrl-C), `after` runs git to the end and then sends SIGKILL
 /// (killed between two steps).
 const FAULT_GIT: &str = r#"#!/bin/sh
-n=$(( $(cat "$FAULT_COUNTER" 2>/dev/null || echo 0) + 1 ))
+n=0
+[ -f "$FAULT_COUNTER" ] && read -r n < "$FAULT_COUNTER"
+n=$((n + 1))
 echo "$n" > "$FAULT_COUNTER"
 if [ "$n" -eq "$FAULT_AT" ]; then
     case "$FAULT_MODE" in
@@ -1394,20 +1396,24 @@ impl Fork {
         let bin = self.root.parent().unwrap().join("fault-bin");
         let git = bin.join("git");
         if !git.exists() {
+            use std::os::unix::fs::PermissionsExt;
             write(&git, FAULT_GIT);
-            assert!(Command::new("chmod").arg("+x").arg(&git).status().unwrap().success());
+            std::fs::set_permissions(&git, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let counter = self.root.parent().unwrap().join("fault-count");
         let _ = std::fs::remove_file(&counter);
-        let real =
-            String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout).unwrap();
+        static REAL_GIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let real = REAL_GIT.get_or_init(|| {
+            let out = Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout;
+            String::from_utf8(out).unwrap().trim().to_owned()
+        });
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
         self.command(args)
             .env("PATH", path)
             .env("FAULT_AT", at.to_string())
             .env("FAULT_MODE", mode)
             .env("FAULT_COUNTER", &counter)
-            .env("REAL_GIT", real.trim())
+            .env("REAL_GIT", real)
             .output()
             .unwrap();
         std::fs::read_to_string(&counter).map_or(0, |n| n.trim().parse().unwrap())
@@ -1427,22 +1433,45 @@ impl Fork {
 
 /// Kills `run` at each of its git calls, in each mode, on copies of
 /// `prepared`; after each kill `recover` must bring the copy to the state
-/// the uninterrupted run reaches.
-fn interrupt_everywhere(prepared: &Fork, run: &[&str], recover: impl Fn(&Fork)) {
+/// the uninterrupted run reaches (computed once). The kill points are
+/// independent copies, so they run on several threads. Prints how many
+/// points were tried and held.
+fn interrupt_everywhere(prepared: &Fork, run: &[&str], recover: impl Fn(&Fork) + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let started = std::time::Instant::now();
     let whole = prepared.copy();
     let calls = whole.with_fault(run, usize::MAX, "none");
     assert!(calls > 3, "{calls} git calls");
     let expected = whole.outcome();
-    for at in 1..=calls {
-        // SIGTERM acts as SIGINT does (neither is handled): one of them is enough.
-        let before = if at % 2 == 0 { "before-INT" } else { "before-TERM" };
-        for mode in [before, "after"] {
-            let fork = prepared.copy();
-            fork.with_fault(run, at, mode);
-            recover(&fork);
-            assert_eq!(fork.outcome(), expected, "{run:?} killed at git call {at} ({mode})");
+    let points: Vec<(usize, &str)> = (1..=calls)
+        .flat_map(|at| {
+            // SIGTERM acts as SIGINT does (neither is handled): one of them is enough.
+            let before = if at % 2 == 0 { "before-INT" } else { "before-TERM" };
+            [(at, before), (at, "after")]
+        })
+        .collect();
+    let (next, held) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some(&(at, mode)) = points.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let fork = prepared.copy();
+                    fork.with_fault(run, at, mode);
+                    recover(&fork);
+                    assert_eq!(fork.outcome(), expected, "{run:?} killed at git call {at} ({mode})");
+                    held.fetch_add(1, Ordering::Relaxed);
+                }
+            });
         }
-    }
+    });
+    let held = held.into_inner();
+    assert_eq!(held, points.len());
+    eprintln!(
+        "{run:?}: {calls} git calls, {} interruption points tried, {held} held ({:.1} s, {workers} threads)",
+        points.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
