@@ -1533,3 +1533,29 @@ fn refresh_interrupted_anywhere_finishes_on_the_next_run() {
         fork.ok(&["refresh", "--check"]);
     });
 }
+
+#[test]
+fn rebase_abort_interrupted_anywhere_finishes_on_the_next_run_and_keeps_edits() {
+    let (prepared, _) = fork_stopped_on_a_conflict();
+    let tree = prepared.tree();
+    // While stopped, the user edits and deletes files the rebase did not
+    // touch, and half-resolves the conflict.
+    let edited = format!("{}# my edit\n", prepared.read("rust/x.py"));
+    std::fs::write(tree.join("x.py"), &edited).unwrap();
+    std::fs::remove_file(tree.join("src/version")).unwrap();
+    std::fs::write(tree.join("compiler/b.rs"), "half resolved\n").unwrap();
+    let clean = Fork::new();
+    clean.with_two_patches();
+    let (a, b) = (clean.read("rust/compiler/a.rs"), clean.read("rust/compiler/b.rs"));
+    interrupt_everywhere(&prepared, &["rebase", "--abort"], |fork| {
+        let patchq = fork.tree().join(".git/patchq");
+        if patchq.join("journal.toml").exists() || patchq.join("rebase.toml").exists() {
+            let out = fork.ok(&["rebase", "--abort"]);
+            assert!(out.contains("rebase aborted"), "{out}");
+        }
+        assert_eq!(fork.read("rust/x.py"), edited, "the edit made at the conflict stop survives");
+        assert!(!fork.tree().join("src/version").exists(), "so does the deletion");
+        assert_eq!((fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs")), (a.clone(), b.clone()));
+        assert!(!patchq.join("set-aside").exists() && !patchq.join("rebase.toml").exists());
+    });
+}
