@@ -179,6 +179,7 @@ impl WorkTree {
             remove_rebase_plan,
             reset: None,
             kept: Vec::new(),
+            files: Vec::new(),
         };
         let path = journal_path(&self.path);
         let text = toml::to_string(&journal).context("serializing the journal")?;
@@ -235,6 +236,7 @@ impl WorkTree {
             remove_rebase_plan,
             reset: Some(reset.into_iter().collect()),
             kept,
+            files: Vec::new(),
         };
         let text = toml::to_string(&journal).context("serializing the journal")?;
         write_atomically(&journal_path(&self.path), &text)?;
@@ -243,6 +245,30 @@ impl WorkTree {
         let kept = journal.kept.iter().map(|k| k.path.clone()).collect();
         self.complete(journal)?;
         Ok(kept)
+    }
+
+    /// Writes `files` in order (each its content, or removed) and records
+    /// `state`, as one journaled step: the journal holds every content
+    /// before the first file is touched, so that a run killed anywhere in
+    /// between is completed by the next one, which writes them all again
+    /// whatever it finds ([`WorkTree::recover`]). The work tree's files,
+    /// `main` and patchq's refs stay where they are.
+    pub fn write_files(&mut self, operation: &str, files: Vec<FileWrite>, state: State) -> Result<()> {
+        let head = state.head().to_owned();
+        let journal = Journal {
+            operation: operation.to_owned(),
+            from: head.clone(),
+            to: head,
+            state: Some(state),
+            remove_rebase_plan: false,
+            reset: None,
+            kept: Vec::new(),
+            files,
+        };
+        let text = toml::to_string(&journal).context("serializing the journal")?;
+        write_atomically(&journal_path(&self.path), &text)?;
+        write_all(&journal.files)?;
+        self.complete(journal)
     }
 
     /// Writes the edits a journaled reset set aside back into the files.
@@ -267,8 +293,10 @@ impl WorkTree {
     /// The end of a journaled step, once the files are at `journal.to`.
     fn complete(&mut self, journal: Journal) -> Result<()> {
         if let Some(state) = journal.state {
-            self.git.update_ref(BASE_REF, &state.base_commit)?;
-            self.git.update_ref(QUEUE_REF, state.head())?;
+            if journal.files.is_empty() {
+                self.git.update_ref(BASE_REF, &state.base_commit)?;
+                self.git.update_ref(QUEUE_REF, state.head())?;
+            }
             self.state = state;
             self.save_state()?;
         }
@@ -297,6 +325,20 @@ impl WorkTree {
         let text = fs_err::read_to_string(&path)?;
         let journal: Journal =
             toml::from_str(&text).with_context(|| format!("{}: unreadable journal", path.display()))?;
+        if !journal.files.is_empty() {
+            // Only files outside the tree: whatever state the kill left
+            // them in, writing them all again completes the step.
+            write_all(&journal.files)?;
+            let dir = common_dir(&journal.files);
+            ui::note(format!(
+                "completed an interrupted `{}`: wrote {} file(s) in {} again",
+                journal.operation,
+                journal.files.len(),
+                dir.display()
+            ));
+            self.recovered = Some(journal.operation.clone());
+            return self.complete(journal);
+        }
         let head = self.git.head()?;
         if head != journal.from && head != journal.to {
             // Someone moved `main` since: completing the step would drop that.
@@ -655,6 +697,38 @@ struct Journal {
     /// The uncommitted edits to other files a reset set aside.
     #[serde(default)]
     kept: Vec<Kept>,
+    /// Files outside the tree the step writes, in order (`refresh`).
+    #[serde(default)]
+    files: Vec<FileWrite>,
+}
+
+/// A file outside the tree that a journaled step writes (`refresh`: in
+/// patches/): its new content, or none to remove it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FileWrite {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// Writes `files` in order; a file to remove that is gone already is fine.
+fn write_all(files: &[FileWrite]) -> Result<()> {
+    for file in files {
+        match &file.content {
+            Some(content) => fs_err::write(&file.path, content)?,
+            None => match fs_err::remove_file(&file.path) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            },
+        }
+    }
+    Ok(())
+}
+
+/// The directory of the first file (all of a step's are in one), for messages.
+fn common_dir(files: &[FileWrite]) -> PathBuf {
+    files.first().and_then(|f| f.path.parent()).map(Path::to_owned).unwrap_or_default()
 }
 
 /// An uncommitted edit set aside during a journaled reset: the file, and

@@ -1559,3 +1559,73 @@ fn rebase_abort_interrupted_anywhere_finishes_on_the_next_run_and_keeps_edits() 
         assert!(!patchq.join("set-aside").exists() && !patchq.join("rebase.toml").exists());
     });
 }
+
+/// The files of patches/, by name.
+fn patches_of(fork: &Fork) -> Vec<(String, String)> {
+    entries(&fork.root.join("patches"))
+        .into_iter()
+        .map(|name| (name.clone(), fork.read(&format!("patches/{name}"))))
+        .collect()
+}
+
+#[test]
+fn refresh_interrupted_between_its_file_writes_is_completed_by_the_next_run() {
+    // A refresh that rewrites patch b, adds patch c and removes patch a.
+    let prepared = Fork::new();
+    prepared.with_two_patches();
+    git(&prepared.tree(), &["reset", "-q", "--hard", "HEAD~2"]);
+    prepared.commit_patch("compiler/b.rs", "b line 20\n", "b line 20 rewritten\n", "codegen: patch b");
+    prepared.commit_patch("compiler/a.rs", "a line 20\n", "a line 20 patched\n", "codegen: patch c");
+    let whole = prepared.copy();
+    let out = whole.ok(&["refresh"]);
+    assert!(
+        out.contains("codegen-patch-c.patch") && out.contains("codegen-patch-a.patch (no longer a commit)"),
+        "{out}"
+    );
+    let expected = (whole.outcome(), patches_of(&whole));
+    // Its writes, in order; no git call runs between them, so the fault
+    // injection cannot kill there: a refresh that fails to save the state
+    // leaves its journal, then patches/ is put in each state a kill between
+    // (or in the middle of) two writes leaves.
+    let writes = ["codegen-patch-b.patch", "codegen-patch-c.patch", "series", "codegen-patch-a.patch"];
+    let (mut tried, mut held) = (0, 0);
+    for done in 0..=writes.len() {
+        for half in [false, true] {
+            if half && done == writes.len() {
+                continue;
+            }
+            tried += 1;
+            let fork = prepared.copy();
+            let blocker = fork.tree().join(".git/patchq/state.toml.tmp");
+            std::fs::create_dir(&blocker).unwrap();
+            fork.fails(&["refresh"], 1);
+            std::fs::remove_dir(&blocker).unwrap();
+            assert!(fork.tree().join(".git/patchq/journal.toml").exists());
+            let patches = fork.root.join("patches");
+            std::fs::remove_dir_all(&patches).unwrap();
+            assert!(
+                Command::new("cp")
+                    .arg("-a")
+                    .arg(prepared.root.join("patches"))
+                    .arg(&patches)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            for (i, name) in writes.iter().enumerate().take(done + usize::from(half)) {
+                let (to, from) = (patches.join(name), whole.root.join("patches").join(name));
+                match std::fs::read_to_string(&from) {
+                    Ok(text) if i == done => std::fs::write(&to, &text[..text.len() / 2]).unwrap(),
+                    Ok(text) => std::fs::write(&to, text).unwrap(),
+                    Err(_) => std::fs::remove_file(&to).unwrap(),
+                }
+            }
+            let out = fork.ok(&["refresh"]);
+            assert!(out.contains("completed an interrupted `refresh`"), "{out}");
+            fork.ok(&["refresh", "--check"]);
+            assert_eq!((fork.outcome(), patches_of(&fork)), expected, "killed after {done} writes (half: {half})");
+            held += 1;
+        }
+    }
+    eprintln!("refresh between its writes: {tried} interruption points tried, {held} held");
+}
