@@ -87,6 +87,8 @@ pub struct WorkTree {
     pub path: PathBuf,
     pub git: Git,
     pub state: State,
+    /// The operation of the interrupted step [`WorkTree::open`] completed, if any.
+    pub recovered: Option<String>,
 }
 
 /// What a sync did.
@@ -129,7 +131,7 @@ impl WorkTree {
         }
         let text = fs_err::read_to_string(&state_path)?;
         let state = toml::from_str(&text).with_context(|| format!("{}: unreadable state", state_path.display()))?;
-        Ok(Some(WorkTree { path: path.to_owned(), git: Git::open(path), state }))
+        Ok(Some(WorkTree { path: path.to_owned(), git: Git::open(path), state, recovered: None }))
     }
 
     /// Makes a new work tree from an extracted base: `git init` and one
@@ -152,10 +154,10 @@ impl WorkTree {
         let commit = git.commit_all_as_root(&base_message(&record, base_id), &patchq_ident(date))?;
         git.update_ref(BASE_REF, &commit)?;
         let state = State { base: base_id.to_owned(), base_commit: commit, record: Some(record), ..State::default() };
-        let tree = WorkTree { path: building, git, state };
+        let tree = WorkTree { path: building, git, state, recovered: None };
         tree.save_state()?;
         extracted.keep_as(path)?;
-        Ok(WorkTree { path: path.to_owned(), git: Git::open(path), state: tree.state })
+        Ok(WorkTree { path: path.to_owned(), git: Git::open(path), state: tree.state, recovered: None })
     }
 
     pub fn save_state(&self) -> Result<()> {
@@ -175,6 +177,9 @@ impl WorkTree {
             to: to.to_owned(),
             state,
             remove_rebase_plan,
+            reset: None,
+            kept: Vec::new(),
+            files: Vec::new(),
         };
         let path = journal_path(&self.path);
         let text = toml::to_string(&journal).context("serializing the journal")?;
@@ -187,17 +192,121 @@ impl WorkTree {
         self.complete(journal)
     }
 
+    /// Resets the paths in `reset` to `to` whatever they hold, moves `main`
+    /// there and records `state`, as one journaled step (see
+    /// [`WorkTree::move_to`]). Uncommitted edits to other tracked files are
+    /// first copied to `.git/patchq/set-aside/` and named in the journal,
+    /// then written back after the reset: a run killed anywhere loses none
+    /// of them, the next one writes them back ([`WorkTree::recover`]).
+    /// Returns the paths whose edits were kept.
+    pub fn reset_to(
+        &mut self,
+        operation: &str,
+        to: &str,
+        reset: BTreeSet<String>,
+        state: State,
+        remove_rebase_plan: bool,
+    ) -> Result<Vec<String>> {
+        let aside = set_aside_path(&self.path);
+        if aside.exists() {
+            // Left by a run killed before it wrote its journal: nothing moved.
+            fs_err::remove_dir_all(&aside)?;
+        }
+        let mut kept = Vec::new();
+        for path in self.git.changed_since_head()? {
+            if reset.contains(&path) {
+                continue;
+            }
+            let file = self.path.join(&path);
+            let copy = if file.symlink_metadata().is_ok() {
+                let name = kept.len().to_string();
+                fs_err::create_dir_all(&aside)?;
+                fs_err::write(aside.join(&name), fs_err::read(&file)?)?;
+                Some(name)
+            } else {
+                None
+            };
+            kept.push(Kept { path, copy });
+        }
+        let journal = Journal {
+            operation: operation.to_owned(),
+            from: self.git.head()?,
+            to: to.to_owned(),
+            state: Some(state),
+            remove_rebase_plan,
+            reset: Some(reset.into_iter().collect()),
+            kept,
+            files: Vec::new(),
+        };
+        let text = toml::to_string(&journal).context("serializing the journal")?;
+        write_atomically(&journal_path(&self.path), &text)?;
+        self.git.reset_hard(to)?;
+        self.write_back(&journal.kept)?;
+        let kept = journal.kept.iter().map(|k| k.path.clone()).collect();
+        self.complete(journal)?;
+        Ok(kept)
+    }
+
+    /// Writes `files` in order (each its content, or removed) and records
+    /// `state`, as one journaled step: the journal holds every content
+    /// before the first file is touched, so that a run killed anywhere in
+    /// between is completed by the next one, which writes them all again
+    /// whatever it finds ([`WorkTree::recover`]). The work tree's files,
+    /// `main` and patchq's refs stay where they are.
+    pub fn write_files(&mut self, operation: &str, files: Vec<FileWrite>, state: State) -> Result<()> {
+        let head = state.head().to_owned();
+        let journal = Journal {
+            operation: operation.to_owned(),
+            from: head.clone(),
+            to: head,
+            state: Some(state),
+            remove_rebase_plan: false,
+            reset: None,
+            kept: Vec::new(),
+            files,
+        };
+        let text = toml::to_string(&journal).context("serializing the journal")?;
+        write_atomically(&journal_path(&self.path), &text)?;
+        write_all(&journal.files)?;
+        self.complete(journal)
+    }
+
+    /// Writes the edits a journaled reset set aside back into the files.
+    fn write_back(&self, kept: &[Kept]) -> Result<()> {
+        let aside = set_aside_path(&self.path);
+        for k in kept {
+            let file = self.path.join(&k.path);
+            match &k.copy {
+                Some(copy) => {
+                    if let Some(parent) = file.parent() {
+                        fs_err::create_dir_all(parent)?;
+                    }
+                    fs_err::write(&file, fs_err::read(aside.join(copy))?)?;
+                }
+                None if file.symlink_metadata().is_ok() => fs_err::remove_file(&file)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The end of a journaled step, once the files are at `journal.to`.
     fn complete(&mut self, journal: Journal) -> Result<()> {
         if let Some(state) = journal.state {
-            self.git.update_ref(BASE_REF, &state.base_commit)?;
-            self.git.update_ref(QUEUE_REF, state.head())?;
+            if journal.files.is_empty() {
+                self.git.update_ref(BASE_REF, &state.base_commit)?;
+                self.git.update_ref(QUEUE_REF, state.head())?;
+            }
             self.state = state;
             self.save_state()?;
         }
         let plan = rebase_state_path(&self.path);
         if journal.remove_rebase_plan && plan.exists() {
             fs_err::remove_file(plan)?;
+        }
+        let aside = set_aside_path(&self.path);
+        if aside.exists() {
+            fs_err::remove_dir_all(aside)?;
         }
         fs_err::remove_file(journal_path(&self.path))?;
         Ok(())
@@ -216,6 +325,20 @@ impl WorkTree {
         let text = fs_err::read_to_string(&path)?;
         let journal: Journal =
             toml::from_str(&text).with_context(|| format!("{}: unreadable journal", path.display()))?;
+        if !journal.files.is_empty() {
+            // Only files outside the tree: whatever state the kill left
+            // them in, writing them all again completes the step.
+            write_all(&journal.files)?;
+            let dir = common_dir(&journal.files);
+            ui::note(format!(
+                "completed an interrupted `{}`: wrote {} file(s) in {} again",
+                journal.operation,
+                journal.files.len(),
+                dir.display()
+            ));
+            self.recovered = Some(journal.operation.clone());
+            return self.complete(journal);
+        }
         let head = self.git.head()?;
         if head != journal.from && head != journal.to {
             // Someone moved `main` since: completing the step would drop that.
@@ -238,8 +361,20 @@ impl WorkTree {
             // Left by the git command the killed patchq was running.
             fs_err::remove_file(&index_lock)?;
         }
-        let touched = self.git.changed_paths(&journal.from, &journal.to)?.into_iter().collect();
-        self.reset_hard_keeping_others(&journal.to, &touched)?;
+        match &journal.reset {
+            None => {
+                let touched = self.git.changed_paths(&journal.from, &journal.to)?.into_iter().collect();
+                self.reset_hard_keeping_others(&journal.to, &touched)?;
+            }
+            Some(reset) => {
+                // The set-aside edits are written back from their copies;
+                // edits made since the kill to other files stay as they are.
+                let mut touched: BTreeSet<String> = reset.iter().cloned().collect();
+                touched.extend(journal.kept.iter().map(|k| k.path.clone()));
+                self.reset_hard_keeping_others(&journal.to, &touched)?;
+                self.write_back(&journal.kept)?;
+            }
+        }
         ui::note(format!(
             "completed an interrupted `{}`: {} moved from {} to {}",
             journal.operation,
@@ -247,6 +382,11 @@ impl WorkTree {
             short(&journal.from),
             short(&journal.to)
         ));
+        if !journal.kept.is_empty() {
+            let kept: Vec<&str> = journal.kept.iter().map(|k| k.path.as_str()).collect();
+            ui::note(format!("kept your uncommitted edits to: {}", kept.join(", ")));
+        }
+        self.recovered = Some(journal.operation.clone());
         self.complete(journal)
     }
 
@@ -550,6 +690,60 @@ struct Journal {
     /// The step ends a rebase: its plan goes.
     #[serde(default)]
     remove_rebase_plan: bool,
+    /// A reset rather than a `reset --keep`: the paths that go to `to`
+    /// whatever they hold (none: those that differ between the commits).
+    #[serde(default)]
+    reset: Option<Vec<String>>,
+    /// The uncommitted edits to other files a reset set aside.
+    #[serde(default)]
+    kept: Vec<Kept>,
+    /// Files outside the tree the step writes, in order (`refresh`).
+    #[serde(default)]
+    files: Vec<FileWrite>,
+}
+
+/// A file outside the tree that a journaled step writes (`refresh`: in
+/// patches/): its new content, or none to remove it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FileWrite {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// Writes `files` in order; a file to remove that is gone already is fine.
+fn write_all(files: &[FileWrite]) -> Result<()> {
+    for file in files {
+        match &file.content {
+            Some(content) => fs_err::write(&file.path, content)?,
+            None => match fs_err::remove_file(&file.path) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            },
+        }
+    }
+    Ok(())
+}
+
+/// The directory of the first file (all of a step's are in one), for messages.
+fn common_dir(files: &[FileWrite]) -> PathBuf {
+    files.first().and_then(|f| f.path.parent()).map(Path::to_owned).unwrap_or_default()
+}
+
+/// An uncommitted edit set aside during a journaled reset: the file, and
+/// the name of its copy in `.git/patchq/set-aside/` (none: it was deleted).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct Kept {
+    path: String,
+    #[serde(default)]
+    copy: Option<String>,
+}
+
+/// Where a journaled reset keeps the edits it set aside.
+fn set_aside_path(tree: &Path) -> PathBuf {
+    tree.join(".git").join("patchq").join("set-aside")
 }
 
 /// Where the journal of an unfinished step is.

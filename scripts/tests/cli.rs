@@ -1367,7 +1367,9 @@ fn stale_git_locks_left_by_a_killed_patchq_are_recovered_or_named() {
 /// git runs (a Ctrl-C), `after` runs git to the end and then sends SIGKILL
 /// (killed between two steps).
 const FAULT_GIT: &str = r#"#!/bin/sh
-n=$(( $(cat "$FAULT_COUNTER" 2>/dev/null || echo 0) + 1 ))
+n=0
+[ -f "$FAULT_COUNTER" ] && read -r n < "$FAULT_COUNTER"
+n=$((n + 1))
 echo "$n" > "$FAULT_COUNTER"
 if [ "$n" -eq "$FAULT_AT" ]; then
     case "$FAULT_MODE" in
@@ -1394,20 +1396,24 @@ impl Fork {
         let bin = self.root.parent().unwrap().join("fault-bin");
         let git = bin.join("git");
         if !git.exists() {
+            use std::os::unix::fs::PermissionsExt;
             write(&git, FAULT_GIT);
-            assert!(Command::new("chmod").arg("+x").arg(&git).status().unwrap().success());
+            std::fs::set_permissions(&git, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let counter = self.root.parent().unwrap().join("fault-count");
         let _ = std::fs::remove_file(&counter);
-        let real =
-            String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout).unwrap();
+        static REAL_GIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let real = REAL_GIT.get_or_init(|| {
+            let out = Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout;
+            String::from_utf8(out).unwrap().trim().to_owned()
+        });
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
         self.command(args)
             .env("PATH", path)
             .env("FAULT_AT", at.to_string())
             .env("FAULT_MODE", mode)
             .env("FAULT_COUNTER", &counter)
-            .env("REAL_GIT", real.trim())
+            .env("REAL_GIT", real)
             .output()
             .unwrap();
         std::fs::read_to_string(&counter).map_or(0, |n| n.trim().parse().unwrap())
@@ -1427,22 +1433,45 @@ impl Fork {
 
 /// Kills `run` at each of its git calls, in each mode, on copies of
 /// `prepared`; after each kill `recover` must bring the copy to the state
-/// the uninterrupted run reaches.
-fn interrupt_everywhere(prepared: &Fork, run: &[&str], recover: impl Fn(&Fork)) {
+/// the uninterrupted run reaches (computed once). The kill points are
+/// independent copies, so they run on several threads. Prints how many
+/// points were tried and held.
+fn interrupt_everywhere(prepared: &Fork, run: &[&str], recover: impl Fn(&Fork) + Sync) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let started = std::time::Instant::now();
     let whole = prepared.copy();
     let calls = whole.with_fault(run, usize::MAX, "none");
     assert!(calls > 3, "{calls} git calls");
     let expected = whole.outcome();
-    for at in 1..=calls {
-        // SIGTERM acts as SIGINT does (neither is handled): one of them is enough.
-        let before = if at % 2 == 0 { "before-INT" } else { "before-TERM" };
-        for mode in [before, "after"] {
-            let fork = prepared.copy();
-            fork.with_fault(run, at, mode);
-            recover(&fork);
-            assert_eq!(fork.outcome(), expected, "{run:?} killed at git call {at} ({mode})");
+    let points: Vec<(usize, &str)> = (1..=calls)
+        .flat_map(|at| {
+            // SIGTERM acts as SIGINT does (neither is handled): one of them is enough.
+            let before = if at % 2 == 0 { "before-INT" } else { "before-TERM" };
+            [(at, before), (at, "after")]
+        })
+        .collect();
+    let (next, held) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some(&(at, mode)) = points.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let fork = prepared.copy();
+                    fork.with_fault(run, at, mode);
+                    recover(&fork);
+                    assert_eq!(fork.outcome(), expected, "{run:?} killed at git call {at} ({mode})");
+                    held.fetch_add(1, Ordering::Relaxed);
+                }
+            });
         }
-    }
+    });
+    let held = held.into_inner();
+    assert_eq!(held, points.len());
+    eprintln!(
+        "{run:?}: {calls} git calls, {} interruption points tried, {held} held ({:.1} s, {workers} threads)",
+        points.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
@@ -1503,4 +1532,100 @@ fn refresh_interrupted_anywhere_finishes_on_the_next_run() {
         fork.ok(&["refresh"]);
         fork.ok(&["refresh", "--check"]);
     });
+}
+
+#[test]
+fn rebase_abort_interrupted_anywhere_finishes_on_the_next_run_and_keeps_edits() {
+    let (prepared, _) = fork_stopped_on_a_conflict();
+    let tree = prepared.tree();
+    // While stopped, the user edits and deletes files the rebase did not
+    // touch, and half-resolves the conflict.
+    let edited = format!("{}# my edit\n", prepared.read("rust/x.py"));
+    std::fs::write(tree.join("x.py"), &edited).unwrap();
+    std::fs::remove_file(tree.join("src/version")).unwrap();
+    std::fs::write(tree.join("compiler/b.rs"), "half resolved\n").unwrap();
+    let clean = Fork::new();
+    clean.with_two_patches();
+    let (a, b) = (clean.read("rust/compiler/a.rs"), clean.read("rust/compiler/b.rs"));
+    interrupt_everywhere(&prepared, &["rebase", "--abort"], |fork| {
+        let patchq = fork.tree().join(".git/patchq");
+        if patchq.join("journal.toml").exists() || patchq.join("rebase.toml").exists() {
+            let out = fork.ok(&["rebase", "--abort"]);
+            assert!(out.contains("rebase aborted"), "{out}");
+        }
+        assert_eq!(fork.read("rust/x.py"), edited, "the edit made at the conflict stop survives");
+        assert!(!fork.tree().join("src/version").exists(), "so does the deletion");
+        assert_eq!((fork.read("rust/compiler/a.rs"), fork.read("rust/compiler/b.rs")), (a.clone(), b.clone()));
+        assert!(!patchq.join("set-aside").exists() && !patchq.join("rebase.toml").exists());
+    });
+}
+
+/// The files of patches/, by name.
+fn patches_of(fork: &Fork) -> Vec<(String, String)> {
+    entries(&fork.root.join("patches"))
+        .into_iter()
+        .map(|name| (name.clone(), fork.read(&format!("patches/{name}"))))
+        .collect()
+}
+
+#[test]
+fn refresh_interrupted_between_its_file_writes_is_completed_by_the_next_run() {
+    // A refresh that rewrites patch b, adds patch c and removes patch a.
+    let prepared = Fork::new();
+    prepared.with_two_patches();
+    git(&prepared.tree(), &["reset", "-q", "--hard", "HEAD~2"]);
+    prepared.commit_patch("compiler/b.rs", "b line 20\n", "b line 20 rewritten\n", "codegen: patch b");
+    prepared.commit_patch("compiler/a.rs", "a line 20\n", "a line 20 patched\n", "codegen: patch c");
+    let whole = prepared.copy();
+    let out = whole.ok(&["refresh"]);
+    assert!(
+        out.contains("codegen-patch-c.patch") && out.contains("codegen-patch-a.patch (no longer a commit)"),
+        "{out}"
+    );
+    let expected = (whole.outcome(), patches_of(&whole));
+    // Its writes, in order; no git call runs between them, so the fault
+    // injection cannot kill there: a refresh that fails to save the state
+    // leaves its journal, then patches/ is put in each state a kill between
+    // (or in the middle of) two writes leaves.
+    let writes = ["codegen-patch-b.patch", "codegen-patch-c.patch", "series", "codegen-patch-a.patch"];
+    let (mut tried, mut held) = (0, 0);
+    for done in 0..=writes.len() {
+        for half in [false, true] {
+            if half && done == writes.len() {
+                continue;
+            }
+            tried += 1;
+            let fork = prepared.copy();
+            let blocker = fork.tree().join(".git/patchq/state.toml.tmp");
+            std::fs::create_dir(&blocker).unwrap();
+            fork.fails(&["refresh"], 1);
+            std::fs::remove_dir(&blocker).unwrap();
+            assert!(fork.tree().join(".git/patchq/journal.toml").exists());
+            let patches = fork.root.join("patches");
+            std::fs::remove_dir_all(&patches).unwrap();
+            assert!(
+                Command::new("cp")
+                    .arg("-a")
+                    .arg(prepared.root.join("patches"))
+                    .arg(&patches)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            for (i, name) in writes.iter().enumerate().take(done + usize::from(half)) {
+                let (to, from) = (patches.join(name), whole.root.join("patches").join(name));
+                match std::fs::read_to_string(&from) {
+                    Ok(text) if i == done => std::fs::write(&to, &text[..text.len() / 2]).unwrap(),
+                    Ok(text) => std::fs::write(&to, text).unwrap(),
+                    Err(_) => std::fs::remove_file(&to).unwrap(),
+                }
+            }
+            let out = fork.ok(&["refresh"]);
+            assert!(out.contains("completed an interrupted `refresh`"), "{out}");
+            fork.ok(&["refresh", "--check"]);
+            assert_eq!((fork.outcome(), patches_of(&fork)), expected, "killed after {done} writes (half: {half})");
+            held += 1;
+        }
+    }
+    eprintln!("refresh between its writes: {tried} interruption points tried, {held} held");
 }

@@ -34,9 +34,7 @@ use crate::patch::PatchFile;
 use crate::queue::{Queue, QueuedPatch};
 use crate::stack;
 use crate::ui;
-use crate::worktree::{
-    Applied, BASE_REF, QUEUE_REF, State, WorkTree, base_message, patchq_ident, rebase_state_path, short,
-};
+use crate::worktree::{Applied, State, WorkTree, base_message, patchq_ident, rebase_state_path, short};
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("action").required(true).args(["onto", "continue_", "abort"])))]
@@ -358,6 +356,16 @@ fn finish(tree: &mut WorkTree, plan: Plan) -> Result<()> {
 /// commits, and those of the conflicting patch); edits the user made
 /// meanwhile to other tracked files stay.
 fn abort(ctx: &Ctx, tree: &mut WorkTree) -> Result<()> {
+    if tree.recovered.as_deref() == Some("rebase --abort") && !rebase_state_path(&tree.path).is_file() {
+        // Opening the tree completed the abort a kill interrupted.
+        ui::out(format!(
+            "rebase aborted: {} is back at {} on {}",
+            tree.path.display(),
+            short(tree.state.head()),
+            tree.state.base
+        ));
+        return Ok(());
+    }
     let plan = load(tree)?;
     let head = plan.old.head().to_owned();
     let mut touched: BTreeSet<String> = tree.git.changed_paths(&head, "HEAD")?.into_iter().collect();
@@ -374,12 +382,7 @@ fn abort(ctx: &Ctx, tree: &mut WorkTree) -> Result<()> {
             }
         }
     }
-    let kept = tree.reset_hard_keeping_others(&head, &touched)?;
-    tree.git.update_ref(BASE_REF, &plan.old.base_commit)?;
-    tree.git.update_ref(QUEUE_REF, &head)?;
-    tree.state = plan.old;
-    tree.save_state()?;
-    fs_err::remove_file(rebase_state_path(&tree.path))?;
+    let kept = tree.reset_to("rebase --abort", &head, touched, plan.old, true)?;
     ui::out(format!("rebase aborted: {} is back at {} on {}", tree.path.display(), short(&head), tree.state.base));
     if !kept.is_empty() {
         ui::out(format!("kept your uncommitted edits to files the rebase did not touch: {}", kept.join(", ")));

@@ -18,7 +18,7 @@ use crate::patch::PatchMeta;
 use crate::queue::{self, Queue, sha256_hex};
 use crate::series::{self, BaseRecord};
 use crate::ui;
-use crate::worktree::{Applied, State, WorkTree, rebase_state_path, short};
+use crate::worktree::{Applied, FileWrite, State, WorkTree, rebase_state_path, short};
 
 /// One patch file as refresh would write it.
 struct Generated {
@@ -97,27 +97,25 @@ pub fn run(ctx: &Ctx, check: bool, force: bool) -> Result<()> {
             stale.join("\n  ")
         );
     }
-    // New content first, the series next, removals last: a run killed in
-    // between leaves files that are either what the commits say (the next
-    // refresh recognizes them) or listed nowhere (named by every command).
-    for g in &generated {
-        fs_err::write(dir.join(&g.name), &g.content)?;
-    }
-    fs_err::write(&series_path, &series_text)?;
-    for name in &removed {
-        fs_err::remove_file(dir.join(name))?;
-    }
-
-    // The tree now matches patches/ exactly: record it, so the next apply
+    // The tree will match patches/ exactly: record it, so the next apply
     // keeps every commit.
-    tree.state.patches = generated
+    let mut state = tree.state.clone();
+    state.patches = generated
         .iter()
         .map(|g| Applied { name: g.name.clone(), hash: sha256_hex(g.content.as_bytes()), commit: g.commit.clone() })
         .collect();
-    if let Some(from) = tree.state.rebased_from.take() {
+    let rebased_from = state.rebased_from.take();
+    // One journaled step: new content first, the series next, removals
+    // last, then the state; a run killed anywhere in it is completed by
+    // the next command that opens the tree.
+    let mut files: Vec<FileWrite> =
+        generated.into_iter().map(|g| FileWrite { path: dir.join(&g.name), content: Some(g.content) }).collect();
+    files.push(FileWrite { path: series_path, content: Some(series_text) });
+    files.extend(removed.iter().map(|name| FileWrite { path: dir.join(name), content: None }));
+    tree.write_files("refresh", files, state)?;
+    if let Some(from) = rebased_from {
         ui::note(format!("the queue's move from {from} is now in patches/"));
     }
-    tree.save_state()?;
     if stale.is_empty() {
         ui::out("patches/ was already up to date");
     } else {
