@@ -57,7 +57,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let extra_targets = &cfg.toolchain.targets;
     targets::check_known(&tree.path, extra_targets)?;
     let phase = ui::phase("config.toml");
-    let settings = xpy::Settings { description: &description, enzyme: enzyme.is_some(), targets: extra_targets };
+    let settings = xpy::Settings {
+        description: &description,
+        enzyme: enzyme.is_some(),
+        targets: extra_targets,
+        incremental: false,
+    };
     let changed = xpy::write_config(&ctx.loaded.config_template(), &tree.path, &settings)?;
     phase.done(if changed { "written" } else { "unchanged" });
 

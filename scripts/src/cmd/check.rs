@@ -178,8 +178,10 @@ impl Checker {
         xpy::write_config(
             &ctx.loaded.config_template(),
             &check_dir,
-            // `x.py check compiler` needs no library of another target.
-            &xpy::Settings { description: "patchq check", enzyme: false, targets: &[] },
+            // `x.py check compiler` needs no library of another target. The
+            // tree is checked one prefix after another: incremental keeps
+            // what a patch did not change.
+            &xpy::Settings { description: "patchq check", enzyme: false, targets: &[], incremental: true },
         )?;
         let config_hash = sha256_hex(&fs_err::read(check_dir.join("config.toml"))?);
         let record = git.git_dir().join("patchq").join("checked");

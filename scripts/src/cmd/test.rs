@@ -5,6 +5,7 @@
 //! others; a summary with counts per suite and the failing tests' names.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use anyhow::{Result, bail};
 
@@ -53,6 +54,12 @@ pub fn run(ctx: &Ctx) -> Result<()> {
             ui::note(format!("skipping {} (known failure here: {})", k.path, k.reason));
             args.extend(["--skip".into(), k.path.clone()]);
         }
+        // run-make builds rustdoc for every test unless told that none runs it.
+        let xpy = if suite == "run-make" && !paths.iter().any(|p| runs_rustdoc(&tree.path.join(p))) {
+            xpy.with_env(RUN_MAKE_WITHOUT_RUSTDOC, "1")
+        } else {
+            xpy.clone()
+        };
         let phase = ui::phase(format!("tests/{suite}: {}", xpy.describe(&args)));
         let log = tree.path.join("build").join(format!("patchq-test-{suite}.log"));
         let (status, output) = xpy.run_captured(&args, &log)?;
@@ -86,6 +93,21 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Read by the overlay's bootstrap (`src/bootstrap/src/core/build_steps/test.rs`):
+/// run-make without building rustdoc.
+const RUN_MAKE_WITHOUT_RUSTDOC: &str = "PATCHQ_RUN_MAKE_WITHOUT_RUSTDOC";
+
+/// Whether a test (a file, or a run-make directory) may run rustdoc: any of
+/// its files names it. Errs on the side of building rustdoc.
+fn runs_rustdoc(path: &Path) -> bool {
+    if path.is_dir() {
+        let Ok(entries) = fs_err::read_dir(path) else { return true };
+        entries.flatten().any(|e| runs_rustdoc(&e.path()))
+    } else {
+        std::fs::read(path).map_or(true, |bytes| bytes.windows(7).any(|w| w.eq_ignore_ascii_case(b"rustdoc")))
+    }
 }
 
 /// Adds `[test] also` to the plan, unless a whole suite already covers it.
@@ -160,5 +182,18 @@ mod tests {
         assert_eq!(plan["codegen"], BTreeSet::from(["tests/codegen".to_owned()]), "tests/codegen runs whole");
         let err = add_also(&mut plan, &[also("compiler/x.rs")]).unwrap_err().to_string();
         assert!(err.contains("is not under tests/<suite>/"), "{err}");
+    }
+
+    #[test]
+    fn a_run_make_test_runs_rustdoc_when_one_of_its_files_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let test = dir.path().join("autodiff-glue");
+        fs_err::create_dir_all(test.join("aux")).unwrap();
+        fs_err::write(test.join("rmake.rs"), "fn main() { rustc().input(\"lib.rs\").run(); }").unwrap();
+        fs_err::write(test.join("aux").join("lib.rs"), "pub fn f() {}").unwrap();
+        assert!(!runs_rustdoc(&test));
+        fs_err::write(test.join("aux").join("doc.rs"), "fn main() { Rustdoc::new().run(); }").unwrap();
+        assert!(runs_rustdoc(&test), "a file in a subdirectory names rustdoc");
+        assert!(runs_rustdoc(&dir.path().join("missing")), "unreadable: assume it does");
     }
 }
