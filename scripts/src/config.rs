@@ -4,6 +4,7 @@
 //! silently falls back to a default. Paths are relative to the directory
 //! holding `patchq.toml` (the fork's repository root).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -106,11 +107,16 @@ pub struct ToolchainConfig {
     /// always built and not listed.
     #[serde(default = "default_targets")]
     pub targets: Vec<String>,
+    /// The CPU each listed target's libraries are built for, where the
+    /// target has no default (`targets::needs_explicit_cpu`: amdgcn, one
+    /// CPU per GPU generation).
+    #[serde(default)]
+    pub target_cpu: BTreeMap<String, String>,
 }
 
 impl Default for ToolchainConfig {
     fn default() -> Self {
-        ToolchainConfig { name: default_toolchain_name(), targets: default_targets() }
+        ToolchainConfig { name: default_toolchain_name(), targets: default_targets(), target_cpu: BTreeMap::new() }
     }
 }
 
@@ -277,6 +283,7 @@ pub fn parse(text: &str) -> Result<Config> {
         }
     }
     check_targets(&config.toolchain.targets)?;
+    check_target_cpus(&config.toolchain.targets, &config.toolchain.target_cpu)?;
     Ok(config)
 }
 
@@ -338,6 +345,30 @@ fn check_targets(targets: &[String]) -> Result<()> {
         if targets[..i].contains(target) {
             bail!("[toolchain] targets: \"{target}\" is listed twice");
         }
+    }
+    Ok(())
+}
+
+/// `[toolchain.target-cpu]`: a CPU for each listed target that needs one,
+/// and only for listed targets.
+fn check_target_cpus(targets: &[String], cpus: &BTreeMap<String, String>) -> Result<()> {
+    for (target, cpu) in cpus {
+        if !targets.contains(target) {
+            bail!(
+                "[toolchain.target-cpu]: \"{target}\" is not in [toolchain] targets: list it there or remove this line"
+            );
+        }
+        let well_formed = !cpu.is_empty()
+            && cpu.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !well_formed {
+            bail!("[toolchain.target-cpu]: \"{cpu}\" (for {target}) is not a CPU name like \"gfx90a\"");
+        }
+    }
+    if let Some(target) = targets.iter().find(|t| crate::targets::needs_explicit_cpu(t) && !cpus.contains_key(*t)) {
+        bail!(
+            "[toolchain] targets: {target} has no default CPU, and its `core` is built for one: add\n\
+             [toolchain.target-cpu]\n{target} = \"gfx90a\"   # the GPU generation to build for"
+        );
     }
     Ok(())
 }
@@ -428,6 +459,33 @@ stage0-sha256 = "03fcf88611ca49857db56ebebd8c754e946f18bdf42e1fe4e7f9a3b949d01ba
             "[toolchain] targets: \"nvptx64-nvidia-cuda\" is listed twice"
         );
         assert!(err(r#""nvptx64-nvidia-cuda""#).contains("invalid type: string"), "a list, not a string");
+    }
+
+    #[test]
+    fn amdgcn_needs_a_cpu_and_cpus_need_their_target() {
+        let toolchain = |body: &str| parse(&format!("{MINIMAL}\n[toolchain]\n{body}\n"));
+        let with_cpu = toolchain(
+            "targets = [\"nvptx64-nvidia-cuda\", \"amdgcn-amd-amdhsa\"]\n\
+             [toolchain.target-cpu]\namdgcn-amd-amdhsa = \"gfx90a\"",
+        )
+        .unwrap();
+        assert_eq!(with_cpu.toolchain.target_cpu["amdgcn-amd-amdhsa"], "gfx90a");
+
+        let err = toolchain("targets = [\"amdgcn-amd-amdhsa\"]").unwrap_err().to_string();
+        assert!(err.starts_with("[toolchain] targets: amdgcn-amd-amdhsa has no default CPU"), "{err}");
+        assert!(err.ends_with("amdgcn-amd-amdhsa = \"gfx90a\"   # the GPU generation to build for"), "{err}");
+
+        let err =
+            toolchain("targets = []\n[toolchain.target-cpu]\namdgcn-amd-amdhsa = \"gfx90a\"").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "[toolchain.target-cpu]: \"amdgcn-amd-amdhsa\" is not in [toolchain] targets: list it there or remove this line"
+        );
+        let err =
+            toolchain("targets = [\"amdgcn-amd-amdhsa\"]\n[toolchain.target-cpu]\namdgcn-amd-amdhsa = \"gfx 90a\"")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("\"gfx 90a\" (for amdgcn-amd-amdhsa) is not a CPU name"), "{err}");
     }
 
     #[test]

@@ -11,10 +11,12 @@ use anyhow::{Result, bail};
 use crate::process::{Cmd, on_path};
 use crate::ui;
 
-/// Debian packages the build needs.
-pub const PACKAGES: [&str; 8] = [
+/// Debian packages the build needs. lld-19 links amdgcn-amd-amdhsa code
+/// objects: bootstrap has no `rust-lld` with a system LLVM.
+pub const PACKAGES: [&str; 9] = [
     "llvm-19-dev",
     "llvm-19-tools",
+    "lld-19",
     "libclang-rt-19-dev",
     "cmake",
     "ninja-build",
@@ -33,6 +35,8 @@ pub const COMMANDS: [(&str, &str); 5] =
 pub const LLVM_CONFIG: &str = "/usr/lib/llvm-19/bin/llvm-config";
 pub const FILECHECK: &str = "/usr/lib/llvm-19/bin/FileCheck";
 pub const PROFILER_RT: &str = "/usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.profile-x86_64.a";
+/// The linker of amdgcn-amd-amdhsa code objects (README, "GPU kernels").
+pub const LLD: &str = "/usr/lib/llvm-19/bin/ld.lld";
 /// The tools llvm-bitcode-linker (the nvptx64 linker) runs: bootstrap copies
 /// them from `llvm-config --bindir` into stage1, but skips any that is
 /// missing without a word, so their absence is caught here.
@@ -83,7 +87,7 @@ pub fn ensure() -> Result<Vec<String>> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stream()?;
     }
-    check_files(&[LLVM_CONFIG, FILECHECK, PROFILER_RT])?;
+    check_files(&[LLVM_CONFIG, FILECHECK, PROFILER_RT, LLD])?;
     check_files(&BITCODE_LINKER_TOOLS)?;
     Ok(missing)
 }
@@ -96,6 +100,7 @@ pub fn check_files(paths: &[&str]) -> Result<()> {
             let package = match *path {
                 p if p.contains("libclang_rt") => "libclang-rt-19-dev",
                 p if p.ends_with("FileCheck") => "llvm-19-tools",
+                p if p.ends_with("/ld.lld") => "lld-19",
                 p if ["/llvm-link", "/opt", "/llc"].iter().any(|tool| p.ends_with(tool)) => "llvm-19",
                 _ => "llvm-19-dev",
             };
@@ -116,5 +121,7 @@ mod tests {
         );
         let err = super::check_files(&["/nonexistent/llvm-19/bin/opt"]).unwrap_err().to_string();
         assert_eq!(err, "/nonexistent/llvm-19/bin/opt is missing: install llvm-19 (apt-get install -y llvm-19)");
+        let err = super::check_files(&["/nonexistent/llvm-19/bin/ld.lld"]).unwrap_err().to_string();
+        assert_eq!(err, "/nonexistent/llvm-19/bin/ld.lld is missing: install lld-19 (apt-get install -y lld-19)");
     }
 }

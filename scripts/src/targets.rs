@@ -25,6 +25,29 @@ pub fn uses_llvm_bitcode_linker(target: &str) -> bool {
     target.starts_with("nvptx64-")
 }
 
+/// Whether bootstrap must be told the target is no_std (`[target.<t>]
+/// no-std = true`): it guesses so from the triple only for `-none`, `nvptx`
+/// and `switch`, and would otherwise try to build `std` for the target.
+/// amdgcn-amd-amdhsa has no std, and no such word in its name.
+pub fn needs_no_std_setting(target: &str) -> bool {
+    target.starts_with("amdgcn-")
+}
+
+/// Whether the target has no default CPU (its spec's `need_explicit_cpu`):
+/// rustc generates no code for it without `-C target-cpu`, so its libraries
+/// are built for the CPU `[toolchain.target-cpu]` names.
+pub fn needs_explicit_cpu(target: &str) -> bool {
+    target.starts_with("amdgcn-")
+}
+
+/// The environment variable through which bootstrap passes extra rustflags
+/// to everything it builds for `target` (bootstrap's `Rustflags` reads it,
+/// like cargo), and its value for building for `cpu`.
+pub fn cpu_rustflags(target: &str, cpu: &str) -> (String, String) {
+    let envified = target.replace(['-', '.'], "_").to_uppercase();
+    (format!("CARGO_TARGET_{envified}_RUSTFLAGS"), format!("-Ctarget-cpu={cpu}"))
+}
+
 /// The LLVM tools `llvm-bitcode-linker` runs, by bare name: it finds them on
 /// the PATH rustc gives it, which starts with stage1's `lib/rustlib/<host>/bin`.
 /// Bootstrap copies them there from `llvm-config --bindir` (with
@@ -138,6 +161,16 @@ fn elsewhere() { let _ = ("not-a-target", 1); }
 "#;
         let targets: Vec<String> = parse_supported_targets(text).into_iter().collect();
         assert_eq!(targets, ["nvptx64-nvidia-cuda", "thumbv7em-none-eabihf", "x86_64-unknown-linux-gnu"]);
+    }
+
+    #[test]
+    fn the_cpu_goes_through_bootstraps_per_target_rustflags() {
+        assert_eq!(
+            cpu_rustflags("amdgcn-amd-amdhsa", "gfx90a"),
+            ("CARGO_TARGET_AMDGCN_AMD_AMDHSA_RUSTFLAGS".to_owned(), "-Ctarget-cpu=gfx90a".to_owned())
+        );
+        assert!(needs_explicit_cpu("amdgcn-amd-amdhsa"));
+        assert!(!needs_explicit_cpu("nvptx64-nvidia-cuda"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::targets;
 #[derive(Clone)]
 pub struct XPy {
     tree: PathBuf,
-    env: Vec<(&'static str, &'static str)>,
+    env: Vec<(String, String)>,
 }
 
 impl XPy {
@@ -24,12 +24,12 @@ impl XPy {
         XPy { tree: tree.to_owned(), env: Vec::new() }
     }
 
-    /// The same x.py with `key=value` set, a switch of the overlay's
-    /// bootstrap (shown in the command `describe` prints). Nothing else of
-    /// patchq's own environment reaches x.py.
-    pub fn with_env(&self, key: &'static str, value: &'static str) -> XPy {
+    /// The same x.py with `key=value` set: a switch of the overlay's
+    /// bootstrap, or a target's rustflags (shown in the command `describe`
+    /// prints). Nothing else of patchq's own environment reaches x.py.
+    pub fn with_env(&self, key: impl Into<String>, value: impl Into<String>) -> XPy {
         let mut env = self.env.clone();
-        env.push((key, value));
+        env.push((key.into(), value.into()));
         XPy { tree: self.tree.clone(), env }
     }
 
@@ -96,7 +96,8 @@ pub fn write_config(template: &Path, tree: &Path, settings: &Settings<'_>) -> Re
 /// Extra targets go into `build.target` after the host: the list replaces
 /// bootstrap's default (the hosts), so without the host in it stage1 would
 /// have no std of its own. A target linked by `llvm-bitcode-linker` also
-/// sets `rust.llvm-bitcode-linker`, so that the linker lands in stage1.
+/// sets `rust.llvm-bitcode-linker`, so that the linker lands in stage1. A
+/// no_std target bootstrap does not recognise by name gets `no-std = true`.
 fn render_config(template: &str, settings: &Settings<'_>) -> Result<toml_edit::DocumentMut> {
     let mut doc: toml_edit::DocumentMut = template.parse()?;
     doc["rust"]["description"] = toml_edit::value(settings.description);
@@ -113,6 +114,11 @@ fn render_config(template: &str, settings: &Settings<'_>) -> Result<toml_edit::D
         doc["build"]["target"] = toml_edit::value(list);
         if settings.targets.iter().any(|t| targets::uses_llvm_bitcode_linker(t)) {
             doc["rust"]["llvm-bitcode-linker"] = toml_edit::value(true);
+        }
+        for target in settings.targets.iter().filter(|t| targets::needs_no_std_setting(t)) {
+            let mut table = toml_edit::Table::new();
+            table["no-std"] = toml_edit::value(true);
+            doc["target"][target.as_str()] = toml_edit::Item::Table(table);
         }
     }
     Ok(doc)
@@ -236,6 +242,22 @@ mod tests {
         let settings = Settings { description: "patchq check", enzyme: false, targets: &[], incremental: true };
         let keys = keys(&render_config(TEMPLATE, &settings).unwrap().to_string());
         assert!(keys.contains(&"rust.incremental = true".to_owned()), "{keys:#?}");
+    }
+
+    #[test]
+    fn amdgcn_is_declared_no_std_and_the_host_table_stays() {
+        let keys = keys(&render(false, &["nvptx64-nvidia-cuda", "amdgcn-amd-amdhsa"]));
+        assert!(
+            keys.contains(
+                &r#"build.target = ["x86_64-unknown-linux-gnu", "nvptx64-nvidia-cuda", "amdgcn-amd-amdhsa"]"#
+                    .to_owned()
+            ),
+            "{keys:#?}"
+        );
+        assert!(keys.contains(&"target.amdgcn-amd-amdhsa.no-std = true".to_owned()), "{keys:#?}");
+        // bootstrap knows nvptx is no_std by its name.
+        assert!(!keys.iter().any(|k| k.starts_with("target.nvptx64")), "{keys:#?}");
+        assert!(keys.iter().any(|k| k.starts_with("target.x86_64-unknown-linux-gnu.llvm-config")), "{keys:#?}");
     }
 
     #[test]

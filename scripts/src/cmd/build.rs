@@ -11,6 +11,7 @@ use anyhow::{Result, bail};
 
 use super::{BaseArgs, Ctx};
 use crate::base::Stage0;
+use crate::config::ToolchainConfig;
 use crate::xpy::{self, XPy};
 use crate::{host, targets, toolchain, ui};
 
@@ -66,8 +67,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let changed = xpy::write_config(&ctx.loaded.config_template(), &tree.path, &settings)?;
     phase.done(if changed { "written" } else { "unchanged" });
 
+    let xpy = library_xpy(&tree.path, &cfg.toolchain);
     let phase = ui::phase("x.py build --stage 1 library");
-    XPy::new(&tree.path).run(&["build", "--stage", "1", "library"])?;
+    if !cfg.toolchain.target_cpu.is_empty() {
+        ui::note(xpy.describe(&["build".into(), "--stage".into(), "1".into(), "library".into()]));
+    }
+    xpy.run(&["build", "--stage", "1", "library"])?;
     let stage1 = toolchain::stage1_dir(&tree.path);
     targets::check_sysroot(&stage1, extra_targets)?;
     let also = if extra_targets.is_empty() { String::new() } else { format!(", with {}", extra_targets.join(", ")) };
@@ -91,6 +96,17 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         phase.done(format!("a cdylib linked by llvm-bitcode-linker has {entry}"));
     }
     Ok(())
+}
+
+/// x.py for building the toolchain's libraries: each target of
+/// `[toolchain.target-cpu]` gets `-Ctarget-cpu` through bootstrap's
+/// per-target rustflags variable (config.toml has no such setting in 1.85).
+/// The same variable is what running x.py by hand needs (README).
+pub fn library_xpy(tree: &Path, toolchain: &ToolchainConfig) -> XPy {
+    toolchain.target_cpu.iter().fold(XPy::new(tree), |xpy, (target, cpu)| {
+        let (key, value) = targets::cpu_rustflags(target, cpu);
+        xpy.with_env(key, value)
+    })
 }
 
 /// Where bootstrap's Enzyme step looks for the sources (the submodule's path).

@@ -72,6 +72,17 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         results.extend(parsed);
     }
 
+    // Every x.py run starts by emptying the stage1 sysroot and puts back
+    // only the libraries it builds: the host's, here. The toolchain's other
+    // targets go back in (nothing is compiled).
+    let toolchain = &ctx.loaded.config.toolchain;
+    if !toolchain.targets.is_empty() {
+        let xpy = super::build::library_xpy(&tree.path, toolchain);
+        let phase = ui::phase(format!("the libraries of {} back into stage1", toolchain.targets.join(", ")));
+        xpy.run(&["build", "--stage", "1", "library"])?;
+        phase.done("done");
+    }
+
     ui::out("\nsummary of patchq test (stage1):");
     for r in &results {
         ui::out(format!("  {:<10} {:>6} passed {:>4} failed {:>5} ignored", r.suite, r.passed, r.failed, r.ignored));

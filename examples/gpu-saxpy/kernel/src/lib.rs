@@ -1,26 +1,61 @@
 //! The GPU half of examples/gpu-saxpy: two kernels in the fork's
-//! `extern "gpu-kernel"` ABI, which lowers to PTX `.entry` functions.
+//! `extern "gpu-kernel"` ABI, which lowers to PTX `.entry` functions on
+//! nvptx64 and to `amdgpu_kernel` functions on amdgcn-amd-amdhsa.
 //!
 //! `ci/gpu-example` checks the PTX against the FileCheck lines below
 //! (`PTX`, `SAXPY`, `AFFINE`: one FileCheck run per prefix, since the order
 //! of the kernels in the module is LLVM's): each kernel is an `.entry`, and
 //! its parameters have the layout the host program passes
-//! (`host/src/main.rs` mirrors `Affine`).
+//! (`host/src/main.rs` mirrors `Affine`). For amdgcn it checks the code
+//! object (`gpu_saxpy_kernel.elf`) with llvm-readobj: each kernel and its
+//! kernel descriptor (`<name>.kd`) exported, the GPU in the ELF header.
 
 // PTX: .target sm_70
 // PTX: .address_size 64
 
 #![no_std]
-#![feature(abi_gpu_kernel, stdarch_nvptx)]
+#![feature(abi_gpu_kernel)]
+#![cfg_attr(target_arch = "nvptx64", feature(stdarch_nvptx))]
+// The amdgpu work-item ids are LLVM intrinsics: 1.85's `core` has no
+// `core::arch::amdgpu` to wrap them.
+#![cfg_attr(target_arch = "amdgpu", feature(link_llvm_intrinsics), allow(internal_features))]
 
+#[cfg(target_arch = "nvptx64")]
 use core::arch::nvptx;
 
 /// This thread's index in the grid (x dimension only).
+#[cfg(target_arch = "nvptx64")]
 #[inline(always)]
 fn global_index() -> usize {
     // SAFETY: reading PTX special registers has no preconditions. The
     // registers are never negative.
     unsafe { nvptx::_block_idx_x() as usize * nvptx::_block_dim_x() as usize + nvptx::_thread_idx_x() as usize }
+}
+
+/// The amdgpu work-item and workgroup ids, and `trap`.
+#[cfg(target_arch = "amdgpu")]
+mod amdgpu {
+    extern "C" {
+        #[link_name = "llvm.amdgcn.workitem.id.x"]
+        pub fn workitem_id_x() -> u32;
+        #[link_name = "llvm.amdgcn.workgroup.id.x"]
+        pub fn workgroup_id_x() -> u32;
+        #[link_name = "llvm.trap"]
+        pub fn trap() -> !;
+    }
+
+    /// Work-items per workgroup: the launch size the host uses (`BLOCK` in
+    /// host/src/main.rs). Reading it at run time means the HSA dispatch
+    /// packet, in a constant address space Rust pointers cannot name yet.
+    pub const WORKGROUP_SIZE: usize = 256;
+}
+
+/// This work-item's index in the grid (x dimension only).
+#[cfg(target_arch = "amdgpu")]
+#[inline(always)]
+fn global_index() -> usize {
+    // SAFETY: reading the work-item and workgroup ids has no preconditions.
+    unsafe { amdgpu::workgroup_id_x() as usize * amdgpu::WORKGROUP_SIZE + amdgpu::workitem_id_x() as usize }
 }
 
 // SAXPY-LABEL: .visible .entry saxpy(
@@ -77,5 +112,13 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     // Nothing in the kernels can panic; were one to, the kernel traps and
     // the launch fails on the host.
     // SAFETY: `trap` only ends the kernel.
-    unsafe { nvptx::trap() }
+    #[cfg(target_arch = "nvptx64")]
+    unsafe {
+        nvptx::trap()
+    }
+    // SAFETY: as above.
+    #[cfg(target_arch = "amdgpu")]
+    unsafe {
+        amdgpu::trap()
+    }
 }
