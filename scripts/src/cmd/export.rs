@@ -79,7 +79,15 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         bail!("{problem} (`patchq check`)");
     }
     let what = match args.all {
-        true => metas.values().map(|m| m.topic.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
+        // Every topic with a pull request: one of fork-only patches only
+        // (compiletest) has none to export, which is no error here.
+        true => metas
+            .values()
+            .filter(|m| m.upstream.is_some())
+            .map(|m| m.topic.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
         false => args.what.clone(),
     };
     let prs = select(&queue, &metas, &what)?;
