@@ -653,7 +653,7 @@ fn does_not_apply(tree: &Path, queue: &Queue, index: usize, failure: &ApplyFailu
 }
 
 /// patchq's own files beside the work tree: `<parent>/.<tree name>.patchq-<what>`
-/// (the lock, the unpacking directory, the `--build-each` checkout).
+/// (the locks, the unpacking directory, the `--build-each` checkout).
 pub fn beside(tree: &Path, what: &str) -> PathBuf {
     let name = tree.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tree".into());
     tree.with_file_name(format!(".{name}.patchq-{what}"))
@@ -788,16 +788,29 @@ fn canonical_tree(tree: &Path) -> Result<PathBuf> {
 }
 
 impl Lock {
+    /// The work tree's lock, which every command that reads or moves the
+    /// tree holds.
     pub fn acquire(tree: &Path, wait: bool) -> Result<Lock> {
-        let path = beside(&canonical_tree(tree)?, "lock");
+        Lock::at(&beside(&canonical_tree(tree)?, "lock"), tree, wait)
+    }
+
+    /// The `--build-each` checkout's lock (`.<tree>.patchq-check-lock`):
+    /// whoever runs x.py there holds it, and need not hold the work tree's
+    /// while it does, so that `build` can go on beside a long check.
+    pub fn acquire_check(tree: &Path, wait: bool) -> Result<Lock> {
+        let canonical = canonical_tree(tree)?;
+        Lock::at(&beside(&canonical, "check-lock"), &beside(&canonical, "check"), wait)
+    }
+
+    fn at(path: &Path, what: &Path, wait: bool) -> Result<Lock> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs_err::create_dir_all(parent)?;
         }
-        let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?.into_parts().0;
+        let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(path)?.into_parts().0;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) if wait => {
-                ui::note(format!("waiting: another patchq is working on {} ({})", tree.display(), path.display()));
+                ui::note(format!("waiting: another patchq is working on {} ({})", what.display(), path.display()));
                 file.lock().with_context(|| format!("locking {}", path.display()))?;
             }
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -806,7 +819,7 @@ impl Lock {
                     format!(
                         "another patchq is working on {} (lock {} is held); wait for it to finish, \
                          or run without --no-wait to queue behind it",
-                        tree.display(),
+                        what.display(),
                         path.display()
                     ),
                 )

@@ -119,11 +119,15 @@ impl Fork {
         write(&src.join(".cargo/config.toml"), "[source.crates-io]\nreplace-with = \"vendored-sources\"\n");
         write(&src.join("vendor/dep/lib.rs"), "// vendored\n");
         // A stand-in for x.py: it records its arguments and fails when a
-        // patch has added a file named BROKEN.
+        // patch has added a file named BROKEN. With FAKE_XPY_HOLD=<path> it
+        // says it started (`<path>.started`) and waits until <path> exists.
         write(
             &src.join("x.py"),
-            "import os, sys\n\
+            "import os, sys, time\n\
              open('x.py.log', 'a').write(' '.join(sys.argv[1:]) + '\\n')\n\
+             hold = os.environ.get('FAKE_XPY_HOLD')\n\
+             if hold:\n    open(hold + '.started', 'w').close()\n    \
+             while not os.path.exists(hold): time.sleep(0.05)\n\
              if os.path.exists('BROKEN'):\n    print('error: fake build failure'); sys.exit(1)\n",
         );
         let stage0: String =
@@ -598,6 +602,46 @@ fn check_build_each_runs_x_py_on_every_prefix_and_remembers_what_passed() {
     let err = fork.fails(&["check", "--build-each"], 1);
     assert!(err.contains("prefix 3/3 (through codegen-break-it.patch) does not build"), "{err}");
     assert!(err.contains("the queue is broken at codegen-break-it.patch"), "{err}");
+}
+
+#[test]
+fn check_build_each_leaves_the_work_tree_free_while_x_py_runs() {
+    let fork = Fork::new();
+    fork.with_two_patches();
+    for file in STAGE0_FILES {
+        write(&fork.tree().join("build/cache/2025-01-09").join(file), std::str::from_utf8(FAKE_STAGE0).unwrap());
+    }
+    let hold = fork.root.with_file_name("hold");
+    let started = fork.root.with_file_name("hold.started");
+    let mut walk = fork
+        .command(&["check", "--build-each"])
+        .env("FAKE_XPY_HOLD", &hold)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let since = std::time::Instant::now();
+    while !started.exists() {
+        assert!(since.elapsed().as_secs() < 60, "x.py in the check tree did not start");
+        assert!(walk.try_wait().unwrap().is_none(), "check --build-each ended before x.py ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // x.py runs in the checkout: commands on the work tree go ahead…
+    fork.ok(&["--no-wait", "apply"]);
+    fork.ok(&["--no-wait", "check"]);
+    // …and a second walk, which needs the checkout, is refused with its lock named.
+    let err = fork.fails(&["--no-wait", "check", "--build-each"], 5);
+    assert!(err.contains("another patchq is working on") && err.contains(".rust.patchq-check-lock"), "{err}");
+
+    write(&hold, "");
+    let out = walk.wait_with_output().unwrap();
+    let text = both(&out);
+    assert!(out.status.success(), "check --build-each failed:\n{text}");
+    assert!(text.contains("the work tree is free for other commands; x.py check runs in"), "{text}");
+    assert!(text.contains("all 2 prefixes build"), "{text}");
+    let log = std::fs::read_to_string(fork.root.join(".rust.patchq-check/x.py.log")).unwrap();
+    assert_eq!(log, "check compiler\ncheck compiler\n", "one x.py check per prefix, none by the refused run");
 }
 
 #[test]

@@ -10,7 +10,10 @@
 //!
 //! All of it runs in git's object store: the work tree's files are not
 //! touched. `--build-each` then runs `x.py check` on every prefix of the
-//! queue in a separate checkout, remembering the trees that passed.
+//! queue in a separate checkout, remembering the trees that passed. It
+//! holds the work tree's lock only until the prefixes are known: the walk,
+//! which takes minutes, holds the checkout's own lock, so that `build` (or
+//! any other command on the work tree) can run beside it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,12 +25,12 @@ use crate::git::Git;
 use crate::patch::{PatchMeta, pr_title_problems};
 use crate::queue::{Queue, sha256_hex};
 use crate::stack;
-use crate::worktree::{self, WorkTree, describe_failure, short};
+use crate::worktree::{self, Lock, WorkTree, describe_failure, short};
 use crate::xpy::{self, XPy};
 use crate::{base::Stage0, host, ui};
 
 pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
-    let _lock = ctx.lock()?;
+    let lock = ctx.lock()?;
     let queue = ctx.queue()?;
     let overlay = ctx.overlay()?;
     let mut problems = Vec::new();
@@ -96,7 +99,7 @@ pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
     ui::out(format!("check: {} patches ok", queue.patches.len()));
 
     if build_each {
-        build_each_prefix(ctx, &tree, &queue, &prefixes)?;
+        build_each_prefix(ctx, &tree, &queue, &prefixes, lock)?;
     }
     Ok(())
 }
@@ -120,9 +123,13 @@ fn apply_all(
 
 /// `x.py check compiler` on every prefix of the queue, in a separate git
 /// worktree so that the main tree's files (and its build) are untouched.
-fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[String]) -> Result<()> {
+/// The work tree's lock goes once the checkout is ready: the prefixes are
+/// commits already, and the walk touches only the checkout.
+fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[String], lock: Lock) -> Result<()> {
     let first = prefixes.first().map_or(tree.state.head(), String::as_str);
     let mut checker = Checker::prepare(ctx, tree, first)?;
+    drop(lock);
+    ui::note(format!("the work tree is free for other commands; x.py check runs in {}", checker.dir.display()));
     for (i, commit) in prefixes.iter().enumerate() {
         let name = &queue.patches[i].name;
         let label = format!("prefix {}/{} (through {name})", i + 1, prefixes.len());
@@ -138,6 +145,8 @@ fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[Stri
 /// the checkout beside it (`.<tree>.patchq-check`), remembering the trees
 /// that passed so that an unchanged tree is not checked twice.
 pub struct Checker {
+    /// Held while the checkout is in use (its files, and the record).
+    _lock: Lock,
     dir: PathBuf,
     git: Git,
     config_hash: String,
@@ -149,6 +158,7 @@ impl Checker {
     /// Makes (or reuses) the checkout, starting it at `first`, with stage0
     /// and a config.toml from the template.
     pub fn prepare(ctx: &Ctx, tree: &WorkTree, first: &str) -> Result<Checker> {
+        let lock = Lock::acquire_check(&tree.path, !ctx.no_wait)?;
         // x.py needs LLVM 19 and friends; on a new machine this runs before `build` would install them.
         host::ensure_phase()?;
         // The checkout lives beside the work tree, not inside it: cargo reads
@@ -186,7 +196,7 @@ impl Checker {
         let config_hash = sha256_hex(&fs_err::read(check_dir.join("config.toml"))?);
         let record = git.git_dir().join("patchq").join("checked");
         let passed = fs_err::read_to_string(&record).unwrap_or_default().lines().map(str::to_owned).collect();
-        Ok(Checker { git: Git::open(&check_dir), dir: check_dir, config_hash, record, passed })
+        Ok(Checker { _lock: lock, git: Git::open(&check_dir), dir: check_dir, config_hash, record, passed })
     }
 
     /// `x.py check compiler` on `commit`, unless its tree passed before.
