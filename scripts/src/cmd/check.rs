@@ -123,13 +123,11 @@ fn apply_all(
 
 /// `x.py check compiler` on every prefix of the queue, in a separate git
 /// worktree so that the main tree's files (and its build) are untouched.
-/// The work tree's lock goes once the checkout is ready: the prefixes are
+/// The work tree's lock goes before the checkout is made: the prefixes are
 /// commits already, and the walk touches only the checkout.
 fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[String], lock: Lock) -> Result<()> {
     let first = prefixes.first().map_or(tree.state.head(), String::as_str);
-    let mut checker = Checker::prepare(ctx, tree, first)?;
-    drop(lock);
-    ui::note(format!("the work tree is free for other commands; x.py check runs in {}", checker.dir.display()));
+    let mut checker = Checker::prepare(ctx, tree, first, Some(lock))?;
     for (i, commit) in prefixes.iter().enumerate() {
         let name = &queue.patches[i].name;
         let label = format!("prefix {}/{} (through {name})", i + 1, prefixes.len());
@@ -156,11 +154,22 @@ pub struct Checker {
 
 impl Checker {
     /// Makes (or reuses) the checkout, starting it at `first`, with stage0
-    /// and a config.toml from the template.
-    pub fn prepare(ctx: &Ctx, tree: &WorkTree, first: &str) -> Result<Checker> {
+    /// and a config.toml from the template. Given the work tree's lock, it
+    /// lets it go as soon as nothing of the work tree is read any more:
+    /// before the checkout, which writes 70k files, is made.
+    pub fn prepare(ctx: &Ctx, tree: &WorkTree, first: &str, work_tree_lock: Option<Lock>) -> Result<Checker> {
         let lock = Lock::acquire_check(&tree.path, !ctx.no_wait)?;
         // x.py needs LLVM 19 and friends; on a new machine this runs before `build` would install them.
         host::ensure_phase()?;
+        // stage0 comes from the main tree's cache (its src/stage0 says which).
+        Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
+        if let Some(work_tree_lock) = work_tree_lock {
+            drop(work_tree_lock);
+            ui::note(format!(
+                "the work tree is free for other commands; x.py check runs in {}",
+                worktree::beside(&tree.path, "check").display()
+            ));
+        }
         // The checkout lives beside the work tree, not inside it: cargo reads
         // `.cargo/config.toml` from every parent directory, and the work tree's
         // may be the base's (which points crates.io at `vendor/`).
@@ -177,8 +186,7 @@ impl Checker {
             git.worktree_prune()?;
             git.worktree_add_detached(&check_dir, first)?;
         }
-        // stage0 comes from the main tree's cache, config from the template.
-        Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
+        // The checkout's build/cache is the main tree's; config.toml comes from the template.
         let cache_link = check_dir.join("build").join("cache");
         if !cache_link.exists() {
             fs_err::create_dir_all(check_dir.join("build"))?;

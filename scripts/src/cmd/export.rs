@@ -134,7 +134,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             let commit = offline_commit(ctx, &tree, pr)?;
             let checker = match &mut checker {
                 Some(c) => c,
-                None => checker.insert(Checker::prepare(ctx, &tree, &commit)?),
+                None => checker.insert(Checker::prepare(ctx, &tree, &commit, None)?),
             };
             let label = format!("{branch} on base + overlay");
             checker.check(&commit, &label).with_context(|| format!("{label} does not build"))?;
