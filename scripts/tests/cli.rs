@@ -225,6 +225,13 @@ impl Fork {
     }
 
     /// Two patches of one upstream PR: one on a.rs, one on b.rs, written to patches/.
+    /// The stage0 tarballs src/stage0 names, in the work tree's download cache.
+    fn fake_stage0(&self) {
+        for file in STAGE0_FILES {
+            write(&self.tree().join("build/cache/2025-01-09").join(file), std::str::from_utf8(FAKE_STAGE0).unwrap());
+        }
+    }
+
     fn with_two_patches(&self) {
         self.apply();
         let message = format!("codegen: patch a\n\nWhy.\n\n{TRAILERS}\nPr-title: codegen: patches a and b");
@@ -568,11 +575,7 @@ fn status_shows_the_series_with_upstream_state() {
 fn check_build_each_runs_x_py_on_every_prefix_and_remembers_what_passed() {
     let fork = Fork::new();
     fork.with_two_patches();
-    for file in STAGE0_FILES {
-        let path = fork.tree().join("build/cache/2025-01-09").join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, FAKE_STAGE0).unwrap();
-    }
+    fork.fake_stage0();
     let out = fork.ok(&["check", "--build-each"]);
     assert!(out.contains("prefix 1/2 (through codegen-patch-a.patch): x.py check compiler: builds"), "{out}");
     assert!(out.contains("prefix 2/2 (through codegen-patch-b.patch): x.py check compiler: builds"), "{out}");
@@ -608,22 +611,37 @@ fn check_build_each_runs_x_py_on_every_prefix_and_remembers_what_passed() {
 fn check_build_each_leaves_the_work_tree_free_while_x_py_runs() {
     let fork = Fork::new();
     fork.with_two_patches();
-    for file in STAGE0_FILES {
-        write(&fork.tree().join("build/cache/2025-01-09").join(file), std::str::from_utf8(FAKE_STAGE0).unwrap());
-    }
+    fork.fake_stage0();
     let hold = fork.root.with_file_name("hold");
     let started = fork.root.with_file_name("hold.started");
-    let mut walk = fork
+    // However the test ends, the held x.py is let go and the walk waited
+    // for (it ends once x.py sees the file) before the fork's directory
+    // goes: no process is left waiting for a file in a deleted directory.
+    struct Walk<'a> {
+        child: Option<std::process::Child>,
+        hold: &'a Path,
+    }
+    impl Drop for Walk<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.hold, "");
+            if let Some(child) = &mut self.child {
+                let _ = child.wait();
+            }
+        }
+    }
+    let child = fork
         .command(&["check", "--build-each"])
         .env("FAKE_XPY_HOLD", &hold)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut walk = Walk { child: Some(child), hold: &hold };
     let since = std::time::Instant::now();
     while !started.exists() {
         assert!(since.elapsed().as_secs() < 60, "x.py in the check tree did not start");
-        assert!(walk.try_wait().unwrap().is_none(), "check --build-each ended before x.py ran");
+        let running = walk.child.as_mut().unwrap().try_wait().unwrap().is_none();
+        assert!(running, "check --build-each ended before x.py ran");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 
@@ -635,7 +653,7 @@ fn check_build_each_leaves_the_work_tree_free_while_x_py_runs() {
     assert!(err.contains("another patchq is working on") && err.contains(".rust.patchq-check-lock"), "{err}");
 
     write(&hold, "");
-    let out = walk.wait_with_output().unwrap();
+    let out = walk.child.take().unwrap().wait_with_output().unwrap();
     let text = both(&out);
     assert!(out.status.success(), "check --build-each failed:\n{text}");
     assert!(text.contains("the work tree is free for other commands; x.py check runs in"), "{text}");
@@ -814,9 +832,7 @@ fn export_makes_a_branch_per_pr_on_the_pristine_base_with_a_description() {
 #[test]
 fn export_check_builds_base_overlay_dependencies_and_the_pr() {
     let fork = fork_with_prs();
-    for file in STAGE0_FILES {
-        write(&fork.tree().join("build/cache/2025-01-09").join(file), std::str::from_utf8(FAKE_STAGE0).unwrap());
-    }
+    fork.fake_stage0();
     let out = fork.ok(&["export", "gpu", "--check"]);
     assert!(out.contains("pr/gpu-patch-b on base + overlay: x.py check compiler: builds"), "{out}");
     let check = fork.root.join(".rust.patchq-check");

@@ -163,17 +163,14 @@ impl Checker {
         host::ensure_phase()?;
         // stage0 comes from the main tree's cache (its src/stage0 says which).
         Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
-        if let Some(work_tree_lock) = work_tree_lock {
-            drop(work_tree_lock);
-            ui::note(format!(
-                "the work tree is free for other commands; x.py check runs in {}",
-                worktree::beside(&tree.path, "check").display()
-            ));
-        }
         // The checkout lives beside the work tree, not inside it: cargo reads
         // `.cargo/config.toml` from every parent directory, and the work tree's
         // may be the base's (which points crates.io at `vendor/`).
         let check_dir = worktree::beside(&tree.path, "check");
+        if let Some(work_tree_lock) = work_tree_lock {
+            drop(work_tree_lock);
+            ui::note(format!("the work tree is free for other commands; x.py check runs in {}", check_dir.display()));
+        }
         let git = &tree.git;
         // Reuse the checkout (and its build) only while git still knows it as a
         // worktree of this repository; a work tree made anew orphans it.
