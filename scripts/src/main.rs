@@ -4,6 +4,7 @@
 //! lives in `cmd/`. See ARCHITECTURE.md for the flow and the invariants.
 
 mod base;
+mod checkset;
 mod cmd;
 mod config;
 mod exit;
@@ -56,7 +57,7 @@ enum Command {
     },
     /// Check the queue without building it (series, trailers, clean application).
     Check {
-        /// Also run `x.py check compiler` on every prefix of the queue.
+        /// Also run `x.py check` of the compiler on every prefix of the queue.
         #[arg(long)]
         build_each: bool,
     },

@@ -115,6 +115,10 @@ impl Fork {
         let src = tmp.path().join("src").join("rustc-1.85.0-src");
         write(&src.join("compiler/a.rs"), &numbered("a", 30));
         write(&src.join("compiler/b.rs"), &numbered("b", 30));
+        // Crates as `x.py check` is given them: rustc-main, and one with unit tests.
+        write(&src.join("compiler/rustc/Cargo.toml"), "[package]\nname = \"rustc-main\"\n");
+        write(&src.join("compiler/rustc_unit/Cargo.toml"), "[package]\nname = \"rustc_unit\"\n");
+        write(&src.join("compiler/rustc_unit/src/lib.rs"), "#[cfg(test)]\nmod tests;\n");
         write(&src.join("Cargo.toml"), "[workspace]\nmembers = [\"compiler\", \"src/tools/miri\"]\n");
         write(&src.join(".cargo/config.toml"), "[source.crates-io]\nreplace-with = \"vendored-sources\"\n");
         write(&src.join("vendor/dep/lib.rs"), "// vendored\n");
@@ -577,11 +581,24 @@ fn check_build_each_runs_x_py_on_every_prefix_and_remembers_what_passed() {
     fork.with_two_patches();
     fork.fake_stage0();
     let out = fork.ok(&["check", "--build-each"]);
-    assert!(out.contains("prefix 1/2 (through codegen-patch-a.patch): x.py check compiler: builds"), "{out}");
-    assert!(out.contains("prefix 2/2 (through codegen-patch-b.patch): x.py check compiler: builds"), "{out}");
+    assert!(
+        out.contains(
+            "prefix 1/2 (through codegen-patch-a.patch): x.py check compiler (libraries; the tests of 1 crate): builds"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "prefix 2/2 (through codegen-patch-b.patch): x.py check compiler (libraries; the tests of 1 crate): builds"
+        ),
+        "{out}"
+    );
     assert!(out.contains("all 2 prefixes build"), "{out}");
     let log = std::fs::read_to_string(fork.root.join(".rust.patchq-check/x.py.log")).unwrap();
-    assert_eq!(log, "check compiler\ncheck compiler\n", "one x.py check per prefix");
+    assert_eq!(
+        log, "check compiler/rustc compiler/rustc_unit\ncheck compiler/rustc compiler/rustc_unit\n",
+        "one x.py check per prefix"
+    );
 
     // Unchanged prefixes are not checked again; the output says so.
     let out = fork.ok(&["check", "--build-each"]);
@@ -659,7 +676,10 @@ fn check_build_each_leaves_the_work_tree_free_while_x_py_runs() {
     assert!(text.contains("the work tree is free for other commands; x.py check runs in"), "{text}");
     assert!(text.contains("all 2 prefixes build"), "{text}");
     let log = std::fs::read_to_string(fork.root.join(".rust.patchq-check/x.py.log")).unwrap();
-    assert_eq!(log, "check compiler\ncheck compiler\n", "one x.py check per prefix, none by the refused run");
+    assert_eq!(
+        log, "check compiler/rustc compiler/rustc_unit\ncheck compiler/rustc compiler/rustc_unit\n",
+        "one x.py check per prefix, none by the refused run"
+    );
 }
 
 #[test]
@@ -834,7 +854,10 @@ fn export_check_builds_base_overlay_dependencies_and_the_pr() {
     let fork = fork_with_prs();
     fork.fake_stage0();
     let out = fork.ok(&["export", "gpu", "--check"]);
-    assert!(out.contains("pr/gpu-patch-b on base + overlay: x.py check compiler: builds"), "{out}");
+    assert!(
+        out.contains("pr/gpu-patch-b on base + overlay: x.py check compiler (libraries; the tests of 1 crate): builds"),
+        "{out}"
+    );
     let check = fork.root.join(".rust.patchq-check");
     let checked = git(&check, &["log", "--format=%s"]);
     expect![[r#"

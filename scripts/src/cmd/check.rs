@@ -27,7 +27,7 @@ use crate::queue::{Queue, sha256_hex};
 use crate::stack;
 use crate::worktree::{self, Lock, WorkTree, describe_failure, short};
 use crate::xpy::{self, XPy};
-use crate::{base::Stage0, host, ui};
+use crate::{base::Stage0, checkset, host, ui};
 
 pub fn run(ctx: &Ctx, build_each: bool) -> Result<()> {
     let lock = ctx.lock()?;
@@ -121,7 +121,7 @@ fn apply_all(
     Ok(chain.commits().map(|(_, c)| c.to_owned()).collect())
 }
 
-/// `x.py check compiler` on every prefix of the queue, in a separate git
+/// `x.py check` of the compiler on every prefix of the queue, in a separate git
 /// worktree so that the main tree's files (and its build) are untouched.
 /// The work tree's lock goes before the checkout is made: the prefixes are
 /// commits already, and the walk touches only the checkout.
@@ -139,7 +139,7 @@ fn build_each_prefix(ctx: &Ctx, tree: &WorkTree, queue: &Queue, prefixes: &[Stri
     Ok(())
 }
 
-/// Runs `x.py check compiler` on commits of the work tree's repository in
+/// Runs `x.py check` of the compiler (see `checkset`) on commits of the work tree's repository in
 /// the checkout beside it (`.<tree>.patchq-check`), remembering the trees
 /// that passed so that an unchanged tree is not checked twice.
 pub struct Checker {
@@ -198,13 +198,17 @@ impl Checker {
             // what a patch did not change.
             &xpy::Settings { description: "patchq check", enzyme: false, targets: &[], incremental: true },
         )?;
-        let config_hash = sha256_hex(&fs_err::read(check_dir.join("config.toml"))?);
+        // A tree is remembered as passed under this config and this selection.
+        let mut config = fs_err::read(check_dir.join("config.toml"))?;
+        config.extend_from_slice(checkset::RULE.as_bytes());
+        let config_hash = sha256_hex(&config);
         let record = git.git_dir().join("patchq").join("checked");
         let passed = fs_err::read_to_string(&record).unwrap_or_default().lines().map(str::to_owned).collect();
         Ok(Checker { _lock: lock, git: Git::open(&check_dir), dir: check_dir, config_hash, record, passed })
     }
 
-    /// `x.py check compiler` on `commit`, unless its tree passed before.
+    /// `x.py check` of the compiler (see `checkset`) on `commit`, unless its
+    /// tree passed before.
     pub fn check(&mut self, commit: &str, label: &str) -> Result<()> {
         let key = format!("{} {}", self.git.tree_of(commit)?, &self.config_hash[..16]);
         if self.passed.contains(&key) {
@@ -212,8 +216,13 @@ impl Checker {
             return Ok(());
         }
         self.git.checkout_detached(commit)?;
-        let phase = ui::phase(format!("{label}: x.py check compiler"));
-        XPy::new(&self.dir).run(&["check", "compiler"])?;
+        let args = checkset::xpy_args(&self.dir)?;
+        let tested = match args.len() - 2 {
+            1 => "1 crate".to_owned(),
+            n => format!("{n} crates"),
+        };
+        let phase = ui::phase(format!("{label}: x.py check compiler (libraries; the tests of {tested})"));
+        XPy::new(&self.dir).run(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
         phase.done("builds");
         self.passed.insert(key);
         write_lines(&self.record, &self.passed)
