@@ -62,6 +62,83 @@ impl std::ops::Deref for ScratchIndex {
     }
 }
 
+/// Patches put on trees in the private index, without touching the work
+/// tree's files or index. Reading a tree of rustc's 70k files into the
+/// index costs three times what applying a patch and writing the tree do,
+/// so the index keeps the last tree it made: building a chain (each patch
+/// on the tree the one before made) reads a tree in once, not once per
+/// patch. Nothing else may use the private index while this lives.
+pub struct PatchIndex<'g> {
+    git: &'g Git,
+    index: ScratchIndex,
+    /// The tree the index holds exactly, when known.
+    holds: Option<String>,
+}
+
+impl PatchIndex<'_> {
+    /// Applies a patch file to the tree of `parent`, with no fuzz (git
+    /// apply's default: every context line must match); the resulting tree.
+    pub fn apply(&mut self, parent: &str, patch: &Path) -> Result<Result<String, ApplyFailure>> {
+        self.run(parent, patch, &[])
+    }
+
+    /// Like [`PatchIndex::apply`], but falls back to a 3-way merge with the
+    /// blobs the patch names when its context does not match exactly. A
+    /// merge that conflicts is a failure.
+    pub fn apply_3way(&mut self, parent: &str, patch: &Path) -> Result<Result<String, ApplyFailure>> {
+        self.run(parent, patch, &["--3way"])
+    }
+
+    /// [`PatchIndex::apply`], falling back to [`PatchIndex::apply_3way`]:
+    /// the tree and whether it took a 3-way merge.
+    pub fn apply_or_merge(&mut self, parent: &str, patch: &Path) -> Result<Result<(String, bool), ApplyFailure>> {
+        if let Ok(tree) = self.apply(parent, patch)? {
+            return Ok(Ok((tree, false)));
+        }
+        Ok(self.apply_3way(parent, patch)?.map(|tree| (tree, true)))
+    }
+
+    /// Whether the tree of `commit` already contains the patch's change:
+    /// the patch applies in reverse, exactly.
+    pub fn contains(&mut self, commit: &str, patch: &Path) -> Result<bool> {
+        Ok(self.run(commit, patch, &["--check", "--reverse"])?.is_ok())
+    }
+
+    /// `git apply --cached <flags>` on the tree of `parent`; the resulting
+    /// tree (unless `--check`), or why it failed.
+    fn run(&mut self, parent: &str, patch: &Path, flags: &[&str]) -> Result<Result<String, ApplyFailure>> {
+        let git = self.git;
+        let tree = git.tree_of(parent)?;
+        if self.holds.as_ref() != Some(&tree) {
+            self.holds = None;
+            git.with_index(&self.index, &["read-tree", &tree]).read()?;
+            self.holds = Some(tree);
+        }
+        let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
+        let out = git
+            .with_index(&self.index, &["apply", "--cached", "--whitespace=nowarn"])
+            .args(flags)
+            .arg(&patch)
+            .output()?;
+        if !out.status.success() {
+            // `--check` writes nothing; a failed apply should not either,
+            // but a 3-way one leaves its conflicts: read the tree in again.
+            if !flags.contains(&"--check") {
+                self.holds = None;
+            }
+            return Ok(Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr }));
+        }
+        if flags.contains(&"--check") {
+            return Ok(Ok(String::new()));
+        }
+        // Until write-tree has said what the index holds, it is unknown.
+        self.holds = None;
+        let tree = git.with_index(&self.index, &["write-tree"]).read()?.trim().to_owned();
+        self.holds = Some(tree.clone());
+        Ok(Ok(tree))
+    }
+}
+
 impl Drop for ScratchIndex {
     fn drop(&mut self) {
         self.remove();
@@ -212,52 +289,9 @@ impl Git {
         Ok(tree.trim().to_owned())
     }
 
-    /// Applies a patch file to the tree of `parent` in a private index,
-    /// with no fuzz (git apply's default: every context line must match),
-    /// and returns the resulting tree.
-    pub fn apply_to_tree(&self, parent: &str, patch: &Path) -> Result<Result<String, ApplyFailure>> {
-        self.apply_in_scratch(parent, patch, &[])
-    }
-
-    /// Like [`Git::apply_to_tree`], but falls back to a 3-way merge with
-    /// the blobs the patch names when its context does not match exactly.
-    /// A merge that conflicts is a failure; nothing is written anywhere but
-    /// the object store.
-    pub fn apply_3way_to_tree(&self, parent: &str, patch: &Path) -> Result<Result<String, ApplyFailure>> {
-        self.apply_in_scratch(parent, patch, &["--3way"])
-    }
-
-    /// [`Git::apply_to_tree`], falling back to [`Git::apply_3way_to_tree`]:
-    /// the tree and whether it took a 3-way merge.
-    pub fn apply_to_tree_or_merge(&self, parent: &str, patch: &Path) -> Result<Result<(String, bool), ApplyFailure>> {
-        if let Ok(tree) = self.apply_to_tree(parent, patch)? {
-            return Ok(Ok((tree, false)));
-        }
-        Ok(self.apply_3way_to_tree(parent, patch)?.map(|tree| (tree, true)))
-    }
-
-    /// Whether the tree of `commit` already contains the patch's change:
-    /// the patch applies in reverse, exactly.
-    pub fn contains_patch(&self, commit: &str, patch: &Path) -> Result<bool> {
-        Ok(self.apply_in_scratch(commit, patch, &["--check", "--reverse"])?.is_ok())
-    }
-
-    /// `git apply --cached <flags>` on the tree of `parent` in a private
-    /// index; the resulting tree (unless `--check`), or why it failed.
-    fn apply_in_scratch(&self, parent: &str, patch: &Path, flags: &[&str]) -> Result<Result<String, ApplyFailure>> {
-        let index = self.scratch_index()?;
-        self.with_index(&index, &["read-tree", parent]).read()?;
-        let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
-        let out =
-            self.with_index(&index, &["apply", "--cached", "--whitespace=nowarn"]).args(flags).arg(&patch).output()?;
-        let result = if !out.status.success() {
-            Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr })
-        } else if flags.contains(&"--check") {
-            Ok(String::new())
-        } else {
-            Ok(self.with_index(&index, &["write-tree"]).read()?.trim().to_owned())
-        };
-        Ok(result)
+    /// A private index for putting patches on trees (see [`PatchIndex`]).
+    pub fn patch_index(&self) -> Result<PatchIndex<'_>> {
+        Ok(PatchIndex { git: self, index: self.scratch_index()?, holds: None })
     }
 
     /// Applies a patch to the index and the files with a 3-way merge,
@@ -515,5 +549,48 @@ mod tests {
         let stderr = "error: patch failed: compiler/x.rs:120\nerror: compiler/x.rs: patch does not apply\n";
         assert_eq!(super::failed_location(stderr), Some(("compiler/x.rs".to_owned(), 120)));
         assert_eq!(super::failed_location("error: compiler/y.rs: does not exist in index\n"), None);
+    }
+
+    /// The patch index keeps the last tree it made, and reads another in
+    /// whenever a patch goes on any other tree, or after a failure.
+    #[test]
+    fn patch_index_reads_a_tree_in_only_when_it_does_not_hold_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let git = super::init(&tmp.path().join("repo")).unwrap();
+        let who = super::Ident { name: "t".into(), email: "t@t".into(), date: "1700000000 +0000".into() };
+        let files =
+            [("a.txt".to_owned(), b"one\ntwo\nthree\n".to_vec(), false), ("b.txt".to_owned(), b"x\n".to_vec(), false)];
+        // git's empty tree, which every repository has.
+        let root = git.commit_tree("4b825dc642cb6eb9a060e54bf8d69288fbee4904", None, "empty", &who, &who).unwrap();
+        let base_tree = git.tree_with_files(&root, &files, &[]).unwrap();
+        let base = git.commit_tree(&base_tree, Some(&root), "base", &who, &who).unwrap();
+        // A change of the first line, the rest of the file as context.
+        let patch = |name: &str, file: &str, old: &str, new: &str, rest: &str| {
+            let path = tmp.path().join(name);
+            let n = 1 + rest.lines().count();
+            let text = format!(
+                "diff --git a/{file} b/{file}\n--- a/{file}\n+++ b/{file}\n@@ -1,{n} +1,{n} @@\n-{old}\n+{new}\n{rest}"
+            );
+            fs_err::write(&path, text).unwrap();
+            path
+        };
+        let (p1, p2) = (patch("p1", "a.txt", "one", "ONE", " two\n three\n"), patch("p2", "b.txt", "x", "X", ""));
+        let file = |tree: &str, path: &str| git.show_file(tree, path).unwrap().unwrap();
+
+        let mut index = git.patch_index().unwrap();
+        let t1 = index.apply(&base, &p1).unwrap().unwrap();
+        let c1 = git.commit_tree(&t1, Some(&base), "p1", &who, &who).unwrap();
+        // On the tree it holds: both changes.
+        let t2 = index.apply(&c1, &p2).unwrap().unwrap();
+        assert_eq!((file(&t2, "a.txt").as_str(), file(&t2, "b.txt").as_str()), ("ONE\ntwo\nthree\n", "X\n"));
+        // On another tree: that tree, not the one held.
+        let t3 = index.apply(&base, &p2).unwrap().unwrap();
+        assert_eq!((file(&t3, "a.txt").as_str(), file(&t3, "b.txt").as_str()), ("one\ntwo\nthree\n", "X\n"));
+        // A failure, then the same chain again: the same trees.
+        assert!(index.apply(&c1, &p1).unwrap().is_err(), "p1 is in c1 already");
+        assert!(index.contains(&c1, &p1).unwrap());
+        assert!(!index.contains(&base, &p1).unwrap());
+        assert_eq!(index.apply(&c1, &p2).unwrap().unwrap(), t2);
+        assert_eq!(index.apply(&base, &p1).unwrap().unwrap(), t1);
     }
 }

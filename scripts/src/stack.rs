@@ -78,14 +78,17 @@ impl Builder<'_> {
     /// that does not fit.
     pub fn build<'q>(&self, start: &str, items: impl IntoIterator<Item = Item<'q>>) -> Result<Chain> {
         let mut chain = Chain { head: start.to_owned(), links: Vec::new(), failure: None };
+        // One index for the whole chain: each patch goes on the tree the one
+        // before made, which the index holds already.
+        let mut index = self.git.patch_index()?;
         for item in items {
-            if item.skip_if_contained && self.git.contains_patch(&chain.head, &item.patch.path)? {
+            if item.skip_if_contained && index.contains(&chain.head, &item.patch.path)? {
                 chain.links.push(Link::AlreadyIn { index: item.index });
                 continue;
             }
             let fitted = match self.fit {
-                Fit::Exact => self.git.apply_to_tree(&chain.head, &item.patch.path)?.map(|t| (t, false)),
-                Fit::ExactOrMerge => self.git.apply_to_tree_or_merge(&chain.head, &item.patch.path)?,
+                Fit::Exact => index.apply(&chain.head, &item.patch.path)?.map(|t| (t, false)),
+                Fit::ExactOrMerge => index.apply_or_merge(&chain.head, &item.patch.path)?,
             };
             let (tree, merged) = match fitted {
                 Ok(fitted) => fitted,
