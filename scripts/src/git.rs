@@ -100,8 +100,20 @@ impl PatchIndex<'_> {
 
     /// Whether the tree of `commit` already contains the patch's change:
     /// the patch applies in reverse, exactly.
+    /// Only git's "does not apply" (status 1) means no: anything else that
+    /// failed (git killed, the index unreadable, a corrupt patch) is an
+    /// error, not a reason to apply or drop the patch.
     pub fn contains(&mut self, commit: &str, patch: &Path) -> Result<bool> {
-        Ok(self.run(commit, patch, &["--check", "--reverse"])?.is_ok())
+        match self.run(commit, patch, &["--check", "--reverse"])? {
+            Ok(_) => Ok(true),
+            Err(failure) if failure.status == Some(1) => Ok(false),
+            Err(failure) => bail!(
+                "`git apply --check --reverse {}` failed ({}): {}",
+                patch.display(),
+                failure.status.map_or("killed by a signal".to_owned(), |s| format!("status {s}")),
+                failure.stderr.trim()
+            ),
+        }
     }
 
     /// `git apply --cached <flags>` on the tree of `parent`; the resulting
@@ -126,7 +138,20 @@ impl PatchIndex<'_> {
             if !flags.contains(&"--check") {
                 self.holds = None;
             }
-            return Ok(Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr }));
+            let status = out.status.code();
+            // 1: does not apply; 128: git could not use the patch (corrupt,
+            // unreadable): both are the patch's, in git's words. Anything
+            // else (a signal, a git killed on its way) is no answer at all.
+            if !matches!(status, Some(1 | 128)) {
+                let flags = flags.join(" ");
+                bail!(
+                    "`git apply --cached {flags} {}` failed ({}): {}",
+                    patch.display(),
+                    out.status,
+                    out.stderr.trim()
+                );
+            }
+            return Ok(Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr, status }));
         }
         if flags.contains(&"--check") {
             return Ok(Ok(String::new()));
@@ -152,6 +177,8 @@ pub struct ApplyFailure {
     pub location: Option<(String, u32)>,
     /// git's own words.
     pub stderr: String,
+    /// git's exit status: 1 when the patch does not apply.
+    pub status: Option<i32>,
 }
 
 pub fn init(dir: &Path) -> Result<Git> {
@@ -208,8 +235,9 @@ impl Git {
 
     /// Resolves a revision to a full commit id, or `None` if it does not exist.
     pub fn rev_parse(&self, rev: &str) -> Result<Option<String>> {
-        let out = self.cmd(["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")]).output()?;
-        Ok(out.status.success().then(|| out.stdout.trim().to_owned()))
+        let args = ["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")];
+        let out = self.cmd(args).output()?;
+        Ok(yes_or_no(&out, &args, &[1])?.then(|| out.stdout.trim().to_owned()))
     }
 
     pub fn head(&self) -> Result<String> {
@@ -300,7 +328,8 @@ impl Git {
     pub fn apply_3way_in_place(&self, patch: &Path) -> Result<Option<String>> {
         let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
         let out = self.cmd(["apply", "--3way", "--whitespace=nowarn"]).arg(&patch).output()?;
-        Ok((!out.status.success()).then_some(out.stderr))
+        // 1: conflicts; 128: git could not use the patch.
+        Ok((!yes_or_no(&out, &["apply", "--3way"], &[1, 128])?).then_some(out.stderr))
     }
 
     /// Paths with unmerged (conflicted) index entries.
@@ -359,7 +388,8 @@ impl Git {
 
     /// Whether the directory is in a git repository (at any depth).
     pub fn is_in_repo(&self) -> Result<bool> {
-        Ok(self.cmd(["rev-parse", "--git-dir"]).output()?.status.success())
+        let args = ["rev-parse", "--git-dir"];
+        yes_or_no(&self.cmd(args).output()?, &args, &[128])
     }
 
     /// Writes `commit`'s tree as a tar archive to `out`.
@@ -412,8 +442,10 @@ impl Git {
 
     /// A file's content at a revision, or `None` if it has no such file.
     pub fn show_file(&self, rev: &str, path: &str) -> Result<Option<String>> {
-        let out = self.cmd(["show", &format!("{rev}:{path}")]).output()?;
-        Ok(out.status.success().then_some(out.stdout))
+        let args = ["show", &format!("{rev}:{path}")];
+        let out = self.cmd(args).output()?;
+        // 128: no such file (or revision) there.
+        Ok(yes_or_no(&out, &args, &[128])?.then_some(out.stdout))
     }
 
     fn scratch_index(&self) -> Result<ScratchIndex> {
@@ -480,7 +512,8 @@ impl Git {
     }
 
     pub fn is_ancestor(&self, ancestor: &str, of: &str) -> Result<bool> {
-        Ok(self.cmd(["merge-base", "--is-ancestor", ancestor, of]).output()?.status.success())
+        let args = ["merge-base", "--is-ancestor", ancestor, of];
+        yes_or_no(&self.cmd(args).output()?, &args, &[1])
     }
 
     pub fn message_of(&self, commit: &str) -> Result<String> {
@@ -512,6 +545,19 @@ impl Git {
             "-1",
             commit,
         ])
+    }
+}
+
+/// A git command whose status is an answer: success is yes, a status in
+/// `no` is no. Anything else (git killed by a signal, or interrupted while
+/// patchq was not, as when SIGINT is ignored in a background job) is an
+/// error: taken for a no, it would make patchq apply, drop or recreate
+/// what it should not.
+fn yes_or_no(out: &crate::process::Output, args: &[&str], no: &[i32]) -> Result<bool> {
+    match out.status.code() {
+        Some(0) => Ok(true),
+        Some(code) if no.contains(&code) => Ok(false),
+        _ => bail!("`git {}` failed ({}): {}", args.join(" "), out.status, out.stderr.trim()),
     }
 }
 

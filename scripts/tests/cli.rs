@@ -1448,7 +1448,10 @@ fn stale_git_locks_left_by_a_killed_patchq_are_recovered_or_named() {
 /// Fault injection: a `git` first on PATH that counts its calls and, at
 /// call `FAULT_AT`, kills patchq: `before` sends SIGINT or SIGTERM before
 /// git runs (a Ctrl-C), `after` runs git to the end and then sends SIGKILL
-/// (killed between two steps).
+/// (killed between two steps). `fail` makes that git call fail (status
+/// 130) without touching patchq: a git interrupted while patchq was not,
+/// as in a background job of a non-interactive shell, where SIGINT is
+/// ignored and `before-INT` kills nothing either.
 const FAULT_GIT: &str = r#"#!/bin/sh
 n=0
 [ -f "$FAULT_COUNTER" ] && read -r n < "$FAULT_COUNTER"
@@ -1458,6 +1461,7 @@ if [ "$n" -eq "$FAULT_AT" ]; then
     case "$FAULT_MODE" in
         before-*) kill -"${FAULT_MODE#before-}" "$PPID"; exit 130 ;;
         after) "$REAL_GIT" "$@"; status=$?; kill -KILL "$PPID"; exit $status ;;
+        fail) echo "fault: git call $n interrupted" >&2; exit 130 ;;
     esac
 fi
 exec "$REAL_GIT" "$@"
@@ -1520,19 +1524,30 @@ impl Fork {
 /// independent copies, so they run on several threads. Prints how many
 /// points were tried and held.
 fn interrupt_everywhere(prepared: &Fork, run: &[&str], recover: impl Fn(&Fork) + Sync) {
+    fault_everywhere(prepared, run, &kills, recover)
+}
+
+/// patchq killed before git call `at` runs, or after.
+fn kills(at: usize) -> Vec<&'static str> {
+    // SIGTERM acts as SIGINT does (neither is handled): one of them is enough.
+    vec![if at.is_multiple_of(2) { "before-INT" } else { "before-TERM" }, "after"]
+}
+
+/// Like [`interrupt_everywhere`], with the fault modes `modes` gives for
+/// each git call.
+fn fault_everywhere(
+    prepared: &Fork,
+    run: &[&str],
+    modes: &(dyn Fn(usize) -> Vec<&'static str> + Sync),
+    recover: impl Fn(&Fork) + Sync,
+) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let started = std::time::Instant::now();
     let whole = prepared.copy();
     let calls = whole.with_fault(run, usize::MAX, "none");
     assert!(calls > 3, "{calls} git calls");
     let expected = whole.outcome();
-    let points: Vec<(usize, &str)> = (1..=calls)
-        .flat_map(|at| {
-            // SIGTERM acts as SIGINT does (neither is handled): one of them is enough.
-            let before = if at % 2 == 0 { "before-INT" } else { "before-TERM" };
-            [(at, before), (at, "after")]
-        })
-        .collect();
+    let points: Vec<(usize, &str)> = (1..=calls).flat_map(|at| modes(at).into_iter().map(move |m| (at, m))).collect();
     let (next, held) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
     std::thread::scope(|scope| {
@@ -1576,6 +1591,19 @@ fn apply_interrupted_anywhere_is_completed_by_the_next_apply() {
 
 #[test]
 fn rebase_interrupted_anywhere_finishes_on_the_next_run() {
+    rebase_faulted_everywhere(&kills);
+}
+
+/// A git call that fails while patchq goes on (status 130, patchq not
+/// killed) is an error, never an answer: taken for "the patch is not in
+/// the new base", it once made an interrupted `--drop-merged` keep a
+/// merged patch.
+#[test]
+fn rebase_with_a_git_call_failing_anywhere_finishes_on_the_next_run() {
+    rebase_faulted_everywhere(&|_| vec!["fail"]);
+}
+
+fn rebase_faulted_everywhere(modes: &(dyn Fn(usize) -> Vec<&'static str> + Sync)) {
     let prepared = Fork::new();
     prepared.with_two_patches();
     let v2 = prepared.base_variant("1.86.0", |top| {
@@ -1584,7 +1612,7 @@ fn rebase_interrupted_anywhere_finishes_on_the_next_run() {
     });
     let v2 = v2.to_string_lossy().into_owned();
     let onto = ["rebase", "--onto", v2.as_str(), "--drop-merged"];
-    interrupt_everywhere(&prepared, &onto, |fork| {
+    fault_everywhere(&prepared, &onto, modes, |fork| {
         let state = fork.read("rust/.git/patchq/state.toml");
         if fork.tree().join(".git/patchq/journal.toml").exists() {
             // Killed while moving the tree to the rebased queue: running the
