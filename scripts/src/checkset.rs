@@ -78,21 +78,21 @@ fn has_test_code(dir: &Path) -> Result<bool> {
     if ["[[bin]]", "[[test]]", "[[bench]]", "[[example]]"].iter().any(|t| manifest.contains(t)) {
         return Ok(true);
     }
-    any_rust_file(dir, &|text| mentions_test(text))
+    any_rust_file_mentions_test(dir)
 }
 
-fn any_rust_file(dir: &Path, pred: &dyn Fn(&str) -> bool) -> Result<bool> {
+fn any_rust_file_mentions_test(dir: &Path) -> Result<bool> {
     for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         if entry.file_type()?.is_dir() {
-            if any_rust_file(&path, pred)? {
+            if any_rust_file_mentions_test(&path)? {
                 return Ok(true);
             }
         } else if path.extension().is_some_and(|e| e == "rs") {
             // Not UTF-8 is not Rust that compiles; count it, to be safe.
             let Ok(text) = std::fs::read_to_string(&path) else { return Ok(true) };
-            if pred(&text) {
+            if mentions_test(&text) {
                 return Ok(true);
             }
         }
@@ -103,7 +103,7 @@ fn any_rust_file(dir: &Path, pred: &dyn Fn(&str) -> bool) -> Result<bool> {
 /// Whether Rust source `text` has a `#[test]` or `#[bench]`, or a
 /// `cfg`/`cfg_attr`/`cfg!` predicate with the word `test` in it (over
 /// several lines too, and in comments: a false yes only costs time).
-pub fn mentions_test(text: &str) -> bool {
+fn mentions_test(text: &str) -> bool {
     let bytes = text.as_bytes();
     let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     for (at, _) in text.match_indices("#[") {

@@ -99,20 +99,15 @@ impl PatchIndex<'_> {
     }
 
     /// Whether the tree of `commit` already contains the patch's change:
-    /// the patch applies in reverse, exactly.
-    /// Only git's "does not apply" (status 1) means no: anything else that
-    /// failed (git killed, the index unreadable, a corrupt patch) is an
-    /// error, not a reason to apply or drop the patch.
+    /// the patch applies in reverse, exactly. Only git's "does not apply"
+    /// (status 1) means no: anything else that failed (git killed, a
+    /// corrupt patch) is an error, not a reason to apply or drop the patch.
     pub fn contains(&mut self, commit: &str, patch: &Path) -> Result<bool> {
         match self.run(commit, patch, &["--check", "--reverse"])? {
             Ok(_) => Ok(true),
             Err(failure) if failure.status == Some(1) => Ok(false),
-            Err(failure) => bail!(
-                "`git apply --check --reverse {}` failed ({}): {}",
-                patch.display(),
-                failure.status.map_or("killed by a signal".to_owned(), |s| format!("status {s}")),
-                failure.stderr.trim()
-            ),
+            // 128: git could not use the patch at all.
+            Err(failure) => bail!("`git apply --check --reverse {}`: {}", patch.display(), failure.stderr.trim()),
         }
     }
 
@@ -127,30 +122,22 @@ impl PatchIndex<'_> {
             self.holds = Some(tree);
         }
         let patch = patch.canonicalize().with_context(|| format!("reading {}", patch.display()))?;
-        let out = git
-            .with_index(&self.index, &["apply", "--cached", "--whitespace=nowarn"])
-            .args(flags)
-            .arg(&patch)
-            .output()?;
-        if !out.status.success() {
+        let patch_arg = patch.to_string_lossy();
+        let args: Vec<&str> = ["apply", "--cached", "--whitespace=nowarn"]
+            .into_iter()
+            .chain(flags.iter().copied())
+            .chain([&*patch_arg])
+            .collect();
+        let out = git.with_index(&self.index, &args).output()?;
+        if !out.status.success() && !flags.contains(&"--check") {
             // `--check` writes nothing; a failed apply should not either,
             // but a 3-way one leaves its conflicts: read the tree in again.
-            if !flags.contains(&"--check") {
-                self.holds = None;
-            }
+            self.holds = None;
+        }
+        // 1: does not apply; 128: git could not use the patch (corrupt,
+        // unreadable): both are the patch's, in git's words.
+        if !yes_or_no(&out, &args, &[1, 128])? {
             let status = out.status.code();
-            // 1: does not apply; 128: git could not use the patch (corrupt,
-            // unreadable): both are the patch's, in git's words. Anything
-            // else (a signal, a git killed on its way) is no answer at all.
-            if !matches!(status, Some(1 | 128)) {
-                let flags = flags.join(" ");
-                bail!(
-                    "`git apply --cached {flags} {}` failed ({}): {}",
-                    patch.display(),
-                    out.status,
-                    out.stderr.trim()
-                );
-            }
             return Ok(Err(ApplyFailure { location: failed_location(&out.stderr), stderr: out.stderr, status }));
         }
         if flags.contains(&"--check") {
