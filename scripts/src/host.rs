@@ -25,6 +25,10 @@ pub const PACKAGES: [&str; 9] = [
     "pkg-config",
 ];
 
+/// What `x.py check` in the check tree needs besides: ccache, which bootstrap
+/// puts in front of the C++ compiler there (`xpy::Settings::ccache`).
+pub const CHECK_PACKAGES: [&str; 1] = ["ccache"];
+
 /// Commands that must be on PATH; git and python3 may come from elsewhere
 /// than Debian (this machine's git is in /usr/local), so they are checked
 /// as commands, not packages.
@@ -55,9 +59,9 @@ fn installed(package: &str) -> bool {
 }
 
 /// `ensure`, as a phase of a longer job with its one-line summary.
-pub fn ensure_phase() -> Result<()> {
+pub fn ensure_phase(extra: &[&str]) -> Result<()> {
     let phase = ui::phase("host packages");
-    let installed = ensure()?;
+    let installed = ensure(extra)?;
     phase.done(if installed.is_empty() {
         "all present".to_owned()
     } else {
@@ -66,9 +70,11 @@ pub fn ensure_phase() -> Result<()> {
     Ok(())
 }
 
-/// Checks (and as root, installs) everything; returns what was installed.
-pub fn ensure() -> Result<Vec<String>> {
-    let mut missing: Vec<String> = PACKAGES.iter().filter(|p| !installed(p)).map(|p| p.to_string()).collect();
+/// Checks (and as root, installs) everything, and the `extra` packages of
+/// the command that runs; returns what was installed.
+pub fn ensure(extra: &[&str]) -> Result<Vec<String>> {
+    let mut missing: Vec<String> =
+        PACKAGES.iter().chain(extra).filter(|p| !installed(p)).map(|p| p.to_string()).collect();
     for (command, package) in COMMANDS {
         if !on_path(command) && !missing.iter().any(|m| m == package) {
             missing.push(package.to_owned());

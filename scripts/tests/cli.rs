@@ -122,13 +122,15 @@ impl Fork {
         write(&src.join("Cargo.toml"), "[workspace]\nmembers = [\"compiler\", \"src/tools/miri\"]\n");
         write(&src.join(".cargo/config.toml"), "[source.crates-io]\nreplace-with = \"vendored-sources\"\n");
         write(&src.join("vendor/dep/lib.rs"), "// vendored\n");
-        // A stand-in for x.py: it records its arguments and fails when a
+        // A stand-in for x.py: it records its arguments (and the ccache
+        // directory it is given, in x.py.ccache) and fails when a
         // patch has added a file named BROKEN. With FAKE_XPY_HOLD=<path> it
         // says it started (`<path>.started`) and waits until <path> exists.
         write(
             &src.join("x.py"),
             "import os, sys, time\n\
              open('x.py.log', 'a').write(' '.join(sys.argv[1:]) + '\\n')\n\
+             open('x.py.ccache', 'w').write(os.environ.get('CCACHE_DIR', '(unset)'))\n\
              hold = os.environ.get('FAKE_XPY_HOLD')\n\
              if hold:\n    open(hold + '.started', 'w').close()\n    \
              while not os.path.exists(hold): time.sleep(0.05)\n\
@@ -599,6 +601,10 @@ fn check_build_each_runs_x_py_on_every_prefix_and_remembers_what_passed() {
         log, "check compiler/rustc compiler/rustc_unit\ncheck compiler/rustc compiler/rustc_unit\n",
         "one x.py check per prefix"
     );
+    // The C++ of each prefix goes through ccache, whose cache is the check tree's own.
+    let check_tree = fork.root.join(".rust.patchq-check");
+    assert!(fork.read(".rust.patchq-check/config.toml").contains("ccache = \"ccache\""));
+    assert_eq!(fork.read(".rust.patchq-check/x.py.ccache"), check_tree.join("build/ccache").display().to_string());
 
     // Unchanged prefixes are not checked again; the output says so.
     let out = fork.ok(&["check", "--build-each"]);

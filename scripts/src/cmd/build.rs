@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let _lock = ctx.lock()?;
     let cfg = &ctx.loaded.config;
 
-    host::ensure_phase()?;
+    host::ensure_phase(&[])?;
 
     let (mut tree, _) = ctx.open_or_create_tree(args.base.source()?, args.base.allow_other_base)?;
     super::apply::sync(ctx, &mut tree)?;
@@ -63,6 +63,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         enzyme: enzyme.is_some(),
         targets: extra_targets,
         incremental: false,
+        ccache: false,
     };
     let changed = xpy::write_config(&ctx.loaded.config_template(), &tree.path, &settings)?;
     phase.done(if changed { "written" } else { "unchanged" });

@@ -159,8 +159,9 @@ impl Checker {
     /// before the checkout, which writes 70k files, is made.
     pub fn prepare(ctx: &Ctx, tree: &WorkTree, first: &str, work_tree_lock: Option<Lock>) -> Result<Checker> {
         let lock = Lock::acquire_check(&tree.path, !ctx.no_wait)?;
-        // x.py needs LLVM 19 and friends; on a new machine this runs before `build` would install them.
-        host::ensure_phase()?;
+        // x.py needs LLVM 19 and friends (and ccache, see below); on a new
+        // machine this runs before `build` would install them.
+        host::ensure_phase(&host::CHECK_PACKAGES)?;
         // stage0 comes from the main tree's cache (its src/stage0 says which).
         Stage0::read(&tree.path)?.install(&ctx.loaded.config.base, &ctx.cache, &tree.path)?;
         // The checkout lives beside the work tree, not inside it: cargo reads
@@ -195,8 +196,15 @@ impl Checker {
             &check_dir,
             // `x.py check compiler` needs no library of another target. The
             // tree is checked one prefix after another: incremental keeps
-            // what a patch did not change.
-            &xpy::Settings { description: "patchq check", enzyme: false, targets: &[], incremental: true },
+            // what a patch did not change, and ccache the C++ files it did
+            // not change.
+            &xpy::Settings {
+                description: "patchq check",
+                enzyme: false,
+                targets: &[],
+                incremental: true,
+                ccache: true,
+            },
         )?;
         // A tree is remembered as passed under this config and this selection.
         let mut config = fs_err::read(check_dir.join("config.toml"))?;
@@ -222,12 +230,24 @@ impl Checker {
             n => format!("{n} crates"),
         };
         let phase = ui::phase(format!("{label}: x.py check compiler (libraries; the tests of {tested})"));
-        XPy::new(&self.dir).run(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+        self.xpy().run(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
         phase.done("builds");
         self.passed.insert(key);
         write_lines(&self.record, &self.passed)
     }
+
+    /// x.py in the checkout. ccache keeps its cache in the checkout's build
+    /// directory, unless the caller names one: it goes when the checkout
+    /// goes, and a new checkout starts cold (as CI measures it).
+    fn xpy(&self) -> XPy {
+        let xpy = XPy::new(&self.dir);
+        if std::env::var_os("CCACHE_DIR").is_some() {
+            return xpy;
+        }
+        xpy.with_env("CCACHE_DIR", self.dir.join("build").join("ccache").to_string_lossy())
+    }
 }
+
 fn write_lines(path: &Path, lines: &BTreeSet<String>) -> Result<()> {
     let mut text = lines.iter().cloned().collect::<Vec<_>>().join("\n");
     text.push('\n');
