@@ -802,11 +802,29 @@ impl Lock {
         Lock::at(&beside(&canonical, "check-lock"), &beside(&canonical, "check"), wait)
     }
 
-    fn at(path: &Path, what: &Path, wait: bool) -> Result<Lock> {
+    /// The check tree's lock if nobody holds it, without waiting: for
+    /// reading the check tree's build from outside (`build`).
+    pub fn try_acquire_check(tree: &Path) -> Result<Option<Lock>> {
+        let path = beside(&canonical_tree(tree)?, "check-lock");
+        let file = Lock::open(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Lock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(err)) => {
+                Err(anyhow::Error::new(err).context(format!("locking {}", path.display())))
+            }
+        }
+    }
+
+    fn open(path: &Path) -> Result<File> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs_err::create_dir_all(parent)?;
         }
-        let file = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(path)?.into_parts().0;
+        Ok(fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(path)?.into_parts().0)
+    }
+
+    fn at(path: &Path, what: &Path, wait: bool) -> Result<Lock> {
+        let file = Lock::open(path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) if wait => {
