@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::process::{Cmd, on_path};
 use crate::ui;
@@ -70,9 +70,9 @@ pub fn ensure_phase(extra: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// Checks (and as root, installs) everything, and the `extra` packages of
-/// the command that runs; returns what was installed.
-pub fn ensure(extra: &[&str]) -> Result<Vec<String>> {
+/// What of `PACKAGES`, `extra` and `COMMANDS` this machine lacks, as
+/// Debian packages.
+fn lacking(extra: &[&str]) -> Vec<String> {
     let mut missing: Vec<String> =
         PACKAGES.iter().chain(extra).filter(|p| !installed(p)).map(|p| p.to_string()).collect();
     for (command, package) in COMMANDS {
@@ -80,18 +80,36 @@ pub fn ensure(extra: &[&str]) -> Result<Vec<String>> {
             missing.push(package.to_owned());
         }
     }
+    missing
+}
+
+/// Checks (and as root, installs) everything, and the `extra` packages of
+/// the command that runs; returns what was installed.
+///
+/// Installs are taken one at a time, under a lock in the temporary
+/// directory: two patchq commands started side by side on a new machine
+/// would otherwise both run apt-get, and the second would fail on dpkg's
+/// lock. The one that waited looks again and finds the packages there.
+pub fn ensure(extra: &[&str]) -> Result<Vec<String>> {
+    let mut missing = lacking(extra);
     if !missing.is_empty() {
         let line = format!("apt-get install -y {}", missing.join(" "));
         if !is_root() {
             bail!("missing host packages: {}\nas root, run: {line}", missing.join(", "));
         }
-        ui::note(format!("installing {}", missing.join(" ")));
-        Cmd::new("apt-get").args(["update", "-q"]).stream()?;
-        Cmd::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stream()?;
+        let lock_path = std::env::temp_dir().join("patchq-apt-get.lock");
+        let lock = fs_err::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+        lock.file().lock().with_context(|| format!("locking {}", lock_path.display()))?;
+        missing = lacking(extra);
+        if !missing.is_empty() {
+            ui::note(format!("installing {}", missing.join(" ")));
+            Cmd::new("apt-get").args(["update", "-q"]).stream()?;
+            Cmd::new("apt-get")
+                .args(["install", "-y", "-q", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stream()?;
+        }
     }
     check_files(&[LLVM_CONFIG, FILECHECK, PROFILER_RT, LLD])?;
     check_files(&BITCODE_LINKER_TOOLS)?;
